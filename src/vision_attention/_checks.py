@@ -1,0 +1,96 @@
+"""Argument and input checks shared by the three framework implementations.
+
+Every module validates its constructor arguments and its input *before any computation*
+and raises :class:`ValueError` naming the argument, what was expected and what was given.
+Keeping the checks here (framework-neutral, on plain Python ints and shape tuples) means
+the three frameworks raise the same messages, and the tests check them once per framework.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+__all__ = [
+    "check_positive_int",
+    "check_reduction_ratio",
+    "check_odd_kernel_size",
+    "check_positive_number",
+    "check_feature_map",
+]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(owner: str, name: str, value) -> int:
+    """Return ``value`` as ``int`` if it is a positive integer, else raise ``ValueError``."""
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{owner}: argument '{name}' expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_number(owner: str, name: str, value) -> float:
+    """Return ``value`` as ``float`` if it is a positive real number, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{owner}: argument '{name}' expected a positive number, got {value!r}")
+    return float(value)
+
+
+def check_reduction_ratio(owner: str, in_channels, reduction_ratio) -> tuple[int, int]:
+    """Check ``in_channels`` and ``reduction_ratio``; return ``(in_channels, reduction_ratio)``.
+
+    ``reduction_ratio`` must be a positive integer no larger than ``in_channels`` so that
+    the bottleneck has at least one unit (``in_channels // reduction_ratio >= 1``).
+    """
+    in_channels = check_positive_int(owner, "in_channels", in_channels)
+    if not _is_int(reduction_ratio) or reduction_ratio <= 0 or reduction_ratio > in_channels:
+        raise ValueError(
+            f"{owner}: argument 'reduction_ratio' expected a positive integer no larger than "
+            f"in_channels={in_channels}, got {reduction_ratio!r}"
+        )
+    return in_channels, int(reduction_ratio)
+
+
+def check_odd_kernel_size(owner: str, kernel_size, name: str = "kernel_size") -> int:
+    """Return ``kernel_size`` if it is a positive odd integer (so 'same' padding is symmetric)."""
+    if not _is_int(kernel_size) or kernel_size <= 0 or kernel_size % 2 == 0:
+        raise ValueError(
+            f"{owner}: argument '{name}' expected a positive odd integer, got {kernel_size!r}"
+        )
+    return int(kernel_size)
+
+
+def check_feature_map(
+    owner: str,
+    shape: Sequence,
+    in_channels: int | None,
+    layout: str,
+    name: str = "x",
+) -> None:
+    """Check that ``shape`` is a 4-D feature-map shape in ``layout`` with ``in_channels`` channels.
+
+    Args:
+        owner: class name used in the message.
+        shape: the input's shape as a sequence of ints (``None`` for unknown dims).
+        in_channels: expected channel count, or ``None`` to accept any.
+        layout: ``"NCHW"`` (PyTorch, Paddle) or ``"NHWC"`` (TensorFlow).
+        name: the argument name used in the message.
+
+    Raises:
+        ValueError: wrong rank, or channel count different from ``in_channels``.
+    """
+    dims = tuple(None if d is None else int(d) for d in shape)
+    layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
+    if len(dims) != 4:
+        raise ValueError(
+            f"{owner}: argument '{name}' expected a 4-D tensor {layout_shape} ({layout}), "
+            f"got a {len(dims)}-D tensor of shape {dims}"
+        )
+    channels = dims[1] if layout == "NCHW" else dims[3]
+    if in_channels is not None and channels is not None and channels != in_channels:
+        raise ValueError(
+            f"{owner}: argument '{name}' expected {in_channels} channels (in_channels) in "
+            f"layout {layout_shape}, got {channels} channels in shape {dims}"
+        )

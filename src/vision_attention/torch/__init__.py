@@ -1,0 +1,10 @@
+"""PyTorch implementations (NCHW). Mirrors :mod:`vision_attention.paddle` and
+:mod:`vision_attention.tensorflow` file for file: same class names, arguments, defaults
+and parameter names."""
+
+from .bam import BAM
+from .cbam import CBAM, ChannelAttention, SpatialAttention
+from .eca import ECA
+from .se import SEBlock
+
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
