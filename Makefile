@@ -1,0 +1,56 @@
+# The README's two commands: `make book` and `make test`. Both install uv if it is missing
+# and sync the locked environment first, so they work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PATH if present, else the copy pip installs as a Python module.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+# Execution cache of the chapters (jupyter-cache). Its key is the code of each notebook only,
+# so a change in src/ or uv.lock would leave stale outputs: we fingerprint both and clear the
+# cache when the fingerprint changes.
+CACHE_DIR := _build/.jupyter_cache
+STAMP := $(CACHE_DIR)/inputs.sha256
+FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
+
+.PHONY: help setup book book-cold chapter test bench clean
+
+help:
+	@echo "make book    build the HTML book into _build/html (executes the chapters; cached)"
+	@echo "make test    run the test suite"
+	@echo "make chapter CH=book/channel_attention.md   build one chapter on its own"
+	@echo "make bench   measure build, test and module timings"
+
+setup:
+	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
+		echo "Installing uv (pip install uv)"; python3 -m pip install --quiet uv; fi
+	@$(UV) sync --frozen
+
+book: setup
+	@new=$$($(FINGERPRINT)); \
+	if [ -d $(CACHE_DIR) ] && [ "$$(cat $(STAMP) 2>/dev/null)" != "$$new" ]; then \
+		echo "src/ or uv.lock changed since the last build: clearing the execution cache"; \
+		rm -rf $(CACHE_DIR) _build/html _build/jupyter_execute; fi
+	$(RUN) jupyter-book build . --warningiserror --keep-going
+	@mkdir -p $(CACHE_DIR) && $(FINGERPRINT) > $(STAMP)
+	@echo; echo "Book built: open file://$(CURDIR)/_build/html/index.html"
+
+book-cold:
+	rm -rf _build
+	$(MAKE) book
+
+chapter: setup
+	@test -n "$(CH)" || { echo "usage: make chapter CH=book/<chapter>.md"; exit 2; }
+	$(RUN) jupyter-book build $(CH)
+
+test: setup
+	$(RUN) pytest
+
+bench: setup
+	$(RUN) python -m vision_attention.profiling.bench \
+		--time "cold book build=make book-cold" \
+		--time "cached rebuild=make book" \
+		--time "test suite=make test"
+
+clean:
+	rm -rf _build

@@ -1,0 +1,12 @@
+"""PaddlePaddle implementations (NCHW). Mirrors :mod:`vision_attention.torch` and
+:mod:`vision_attention.tensorflow` file for file: same class names, arguments, defaults
+and parameter names. Paddle is imported through
+:func:`vision_attention._frameworks.import_paddle` (quiet, and safe against the
+TensorFlow-first import order that crashes)."""
+
+from .bam import BAM
+from .cbam import CBAM, ChannelAttention, SpatialAttention
+from .eca import ECA
+from .se import SEBlock
+
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
