@@ -1,0 +1,18 @@
+"""Networks with attention modules (PaddlePaddle, NCHW), with torchvision's parameter names.
+
+* :func:`attention_resnet` -- ResNet v1.5 (18/34/50/101/152) with SE, ECA or CBAM in every
+  block, or BAM between stages.
+
+Parameter names equal the PyTorch ones (``layer1.0.conv1.weight`` ...), except that Paddle
+names BatchNorm statistics ``_mean`` / ``_variance`` (PyTorch: ``running_mean`` /
+``running_var``) and stores ``Linear`` weights as ``(in, out)``; the parity layer maps both.
+"""
+
+from .resnet import ATTENTION_TYPES, AttentionResNet, attention_resnet, make_attention
+
+__all__ = [
+    "ATTENTION_TYPES",
+    "AttentionResNet",
+    "attention_resnet",
+    "make_attention",
+]

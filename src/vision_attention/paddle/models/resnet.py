@@ -1,0 +1,231 @@
+"""ResNet v1.5 with optional attention modules (PaddlePaddle, NCHW).
+
+Structure and attribute names follow ``torchvision.models.resnet`` exactly (and so
+:mod:`vision_attention.torch.models.resnet`): the state-dict keys are the torchvision keys
+with Paddle's BatchNorm statistic names (``_mean`` / ``_variance`` for ``running_mean`` /
+``running_var``, no ``num_batches_tracked``) and ``Linear`` weights stored ``(in, out)``.
+The attention modules add parameters under ``layerN.M.attention.*`` or ``bamN.*`` only.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..._checks import check_positive_int
+from ..._frameworks import import_paddle
+from ..bam import BAM
+from ..cbam import CBAM
+from ..eca import ECA
+from ..se import SEBlock
+
+paddle = import_paddle()
+nn = paddle.nn
+
+ATTENTION_TYPES = ("none", "se", "eca", "cbam", "bam")
+"""Accepted values of ``attention_type``. ``"bam"`` is placed between stages, the others in blocks."""
+
+RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
+                 50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
+                 152: ("bottleneck", (3, 8, 36, 3))}
+"""Block type and number of blocks per stage for each supported depth (He et al., 2016, Table 1)."""
+
+
+def check_choice(owner: str, name: str, value, choices: tuple):
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"{owner}: argument '{name}' expected one of {choices}, got {value!r}")
+    return value
+
+
+def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16) -> nn.Layer | None:
+    """Build the in-block attention layer for ``channels`` channels, or ``None``.
+
+    ``"se"`` -> :class:`SEBlock`, ``"eca"`` -> :class:`ECA` (kernel size from the channel
+    count, Eq. (12) of ECA-Net), ``"cbam"`` -> :class:`CBAM` (7x7 spatial kernel), all with
+    ``reduction_ratio`` (16, as in the three papers). ``"none"`` and ``"bam"`` return ``None``:
+    BAM is not an in-block module; the networks place it between stages themselves.
+
+    Raises:
+        ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`.
+    """
+    check_choice("make_attention", "attention_type", attention_type, ATTENTION_TYPES)
+    if attention_type == "se":
+        return SEBlock(channels, reduction_ratio)
+    if attention_type == "eca":
+        return ECA(channels)
+    if attention_type == "cbam":
+        return CBAM(channels, reduction_ratio)
+    return None
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2D:
+    """3x3 convolution, padding 1, no bias (torchvision's ``conv3x3``)."""
+    return nn.Conv2D(in_planes, out_planes, 3, stride=stride, padding=1, bias_attr=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2D:
+    """1x1 convolution, no bias (torchvision's ``conv1x1``)."""
+    return nn.Conv2D(in_planes, out_planes, 1, stride=stride, bias_attr=False)
+
+
+class BasicBlock(nn.Layer):
+    """Two 3x3 convs (ResNet-18/34); attention on the second BN's output, before the addition.
+
+    BatchNorms use Paddle's defaults ``momentum=0.9, epsilon=1e-5``, i.e. PyTorch's
+    ``momentum=0.1, eps=1e-5``.
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Layer | None = None,
+                 attention_type: str = "none"):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2D(planes)
+        self.relu = nn.ReLU()
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2D(planes)
+        self.attention = make_attention(attention_type, planes * self.expansion)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.attention is not None:
+            out = self.attention(out)
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Layer):
+    """1x1 reduce, 3x3 (carrying the stride: v1.5), 1x1 expand x4; attention before the addition.
+
+    The attention layer sees the third BN's output (``planes * 4`` channels) and its result
+    is added to the shortcut, as in the official SENet (``SE-ResNet-50.prototxt``), CBAM
+    (``MODELS/model_resnet.py``) and ECA-Net (``models/eca_resnet.py``) code. BatchNorms use
+    Paddle's defaults ``momentum=0.9, epsilon=1e-5`` (PyTorch ``momentum=0.1, eps=1e-5``).
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Layer | None = None,
+                 attention_type: str = "none"):
+        super().__init__()
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2D(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2D(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2D(planes * self.expansion)
+        self.relu = nn.ReLU()
+        self.attention = make_attention(attention_type, planes * self.expansion)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.attention is not None:
+            out = self.attention(out)
+        return self.relu(out + identity)
+
+
+class AttentionResNet(nn.Layer):
+    """ResNet v1.5 (torchvision layout) with SE, ECA or CBAM in every block, or BAM between stages.
+
+    Placement, following each paper's official code:
+
+    * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
+      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      ECA-Net ``eca_resnet.py``).
+    * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
+      i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,
+      Fig. 1; ``Jongchan/attention-module`` ``MODELS/model_resnet.py``). They are ``None``
+      for the other types, as ``attention`` is ``None`` in every block for ``"none"``/``"bam"``.
+
+    Input ``(B, 3, H, W)`` float32 (NCHW, H and W >= 32 so layer4 is at least 1x1);
+    output logits ``(B, num_classes)`` float32.
+
+    Paddle differences: ``fc.weight`` is ``(512 * expansion, num_classes)`` (``(in, out)``);
+    BatchNorm statistics are ``_mean`` / ``_variance``. Paddle's ``KaimingNormal`` has no
+    ``fan_out`` mode, so the conv initialisation draws ``N(0, 2 / fan_out)`` directly.
+    """
+
+    def __init__(self, depth: int = 50, attention_type: str = "none", num_classes: int = 1000):
+        super().__init__()
+        check_choice("attention_resnet", "depth", depth, tuple(RESNET_DEPTHS))
+        check_choice("attention_resnet", "attention_type", attention_type, ATTENTION_TYPES)
+        num_classes = check_positive_int("attention_resnet", "num_classes", num_classes)
+        kind, blocks = RESNET_DEPTHS[depth]
+        block = BasicBlock if kind == "basic" else Bottleneck
+        self.depth, self.attention_type = depth, attention_type
+        self.inplanes = 64
+
+        self.conv1 = nn.Conv2D(3, 64, 7, stride=2, padding=3, bias_attr=False)
+        self.bn1 = nn.BatchNorm2D(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2D(3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, 64, blocks[0], 1, attention_type)
+        self.layer2 = self._make_layer(block, 128, blocks[1], 2, attention_type)
+        self.layer3 = self._make_layer(block, 256, blocks[2], 2, attention_type)
+        self.layer4 = self._make_layer(block, 512, blocks[3], 2, attention_type)
+        use_bam = attention_type == "bam"
+        e = block.expansion
+        self.bam1 = BAM(64 * e) if use_bam else None
+        self.bam2 = BAM(128 * e) if use_bam else None
+        self.bam3 = BAM(256 * e) if use_bam else None
+        self.avgpool = nn.AdaptiveAvgPool2D((1, 1))
+        self.fc = nn.Linear(512 * e, num_classes)
+
+        # torchvision's initialisation (kaiming normal, fan_out, relu gain; BN 1 and 0);
+        # the attention modules' own layers get it too.
+        for m in self.sublayers():
+            if isinstance(m, nn.Conv2D):
+                out_channels, _, kh, kw = m.weight.shape
+                nn.initializer.Normal(0.0, math.sqrt(2.0 / (out_channels * kh * kw)))(m.weight)
+            elif isinstance(m, (nn.BatchNorm2D, nn.BatchNorm1D)):
+                nn.initializer.Constant(1.0)(m.weight)
+                nn.initializer.Constant(0.0)(m.bias)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int, attention_type: str) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                conv1x1(self.inplanes, planes * block.expansion, stride),
+                nn.BatchNorm2D(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample, attention_type)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes, 1, None, attention_type) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        stages = ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3), (self.layer4, None))
+        for layer, bam in stages:
+            x = layer(x)
+            if bam is not None:
+                x = bam(x)
+        return self.fc(paddle.flatten(self.avgpool(x), 1))
+
+
+def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000) -> AttentionResNet:
+    """Build a ResNet of ``depth`` (18, 34, 50, 101, 152) with ``attention_type`` attention.
+
+    Args:
+        depth: 18 or 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
+        attention_type: ``"none"``, ``"se"``, ``"eca"``, ``"cbam"`` or ``"bam"``
+            (placement: see :class:`AttentionResNet`).
+        num_classes: size of the ``fc`` output.
+
+    Returns:
+        An :class:`AttentionResNet` in training mode, randomly initialised (torchvision's
+        initialisation; Paddle's random stream, so not the PyTorch values). Weights are never
+        downloaded; load canonical weights through the parity layer.
+
+    Raises:
+        ValueError: ``depth``, ``attention_type`` or ``num_classes`` invalid (the message
+            names the argument, the accepted values and the value given).
+    """
+    return AttentionResNet(depth, attention_type, num_classes)

@@ -1,0 +1,73 @@
+"""environment.yml (for conda readers) must pin exactly what pyproject.toml pins."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements(lines) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        req = Requirement(line)
+        out[canonicalize_name(req.name)] = str(req.specifier)
+    return out
+
+
+def _pyproject() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lines = list(data["project"]["dependencies"])
+    for group in data.get("dependency-groups", {}).values():
+        lines += [g for g in group if isinstance(g, str)]
+    return _requirements(lines)
+
+
+def _environment() -> tuple[dict[str, str], list]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lines = []
+    conda = []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip_lines += [p for p in dep["pip"] if not p.startswith("-e")]
+        else:
+            conda.append(dep)
+    return _requirements(pip_lines), conda
+
+
+def test_environment_yml_pins_match_pyproject():
+    pyproject = _pyproject()
+    environment, _ = _environment()
+    missing = sorted(set(pyproject) - set(environment))
+    extra = sorted(set(environment) - set(pyproject))
+    differ = {n: (pyproject[n], environment[n]) for n in set(pyproject) & set(environment)
+              if pyproject[n] != environment[n]}
+    assert not missing, f"in pyproject.toml but not environment.yml: {missing}"
+    assert not extra, f"in environment.yml but not pyproject.toml: {extra}"
+    assert not differ, f"pins differ (pyproject, environment.yml): {differ}"
+
+
+def test_environment_yml_python_matches_requires_python():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    requires = data["project"]["requires-python"]
+    _, conda = _environment()
+    python = [d for d in conda if d.startswith("python")]
+    assert python, "environment.yml does not pin python"
+    version = python[0].split("=")[-1]
+    from packaging.specifiers import SpecifierSet
+
+    assert SpecifierSet(requires).contains(version + ".0"), (python[0], requires)
+
+
+def test_lock_pins_the_framework_versions():
+    """uv.lock must hold the exact framework versions the book's numbers were measured with."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    versions = {canonicalize_name(p["name"]): p["version"] for p in lock["package"]}
+    for name, spec in _pyproject().items():
+        if spec.startswith("=="):
+            assert versions.get(name) == spec[2:], (name, spec, versions.get(name))
