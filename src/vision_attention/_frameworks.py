@@ -4,9 +4,24 @@ Two problems are handled here, in one place, for every framework subpackage:
 
 1. **Import order.** With ``paddlepaddle==3.3.1`` and ``tensorflow-cpu==2.21.0`` in one
    process, ``import tensorflow`` followed by ``import paddle`` kills the interpreter with a
-   segmentation fault (``paddle`` first works). :func:`import_tensorflow` therefore imports
-   Paddle first when it is installed and not yet imported, and :func:`import_paddle` raises a
-   clear :class:`ImportError` instead of crashing when TensorFlow is already loaded.
+   segmentation fault (``paddle`` first works).
+
+   Cause (found with gdb): TensorFlow loads ``libtensorflow_framework.so.2``, which exports
+   its copy of the protobuf C++ runtime (about 10,800 ``google::protobuf`` symbols) into the
+   process's global symbol scope. Paddle's ``libpaddle.so`` and ``libphi_core.so`` carry
+   their own, different protobuf; when they are loaded afterwards the dynamic linker binds
+   part of their protobuf references to TensorFlow's copy, and Paddle's static initialisers
+   (operator registration, ``OpProtoAndCheckerMaker::AddInput``) crash inside
+   ``RepeatedPtrFieldBase::AddOutOfLineHelper`` on objects of the other version. Loaded
+   first, Paddle binds to its own copy and TensorFlow's later load does not disturb it.
+
+   Handling: :func:`import_tensorflow` imports Paddle first when it is installed and not yet
+   imported. If TensorFlow is already loaded when Paddle is needed, :func:`import_paddle`
+   loads Paddle's libraries with ``RTLD_DEEPBIND`` (each library resolves symbols in its own
+   dependencies first, so Paddle uses its own protobuf), and where that flag does not exist
+   it raises a clear :class:`ImportError` instead of letting the interpreter crash. A plain
+   ``import tensorflow; import paddle`` outside this package still crashes; nothing in a
+   package can intercept that.
 2. **Log noise.** TensorFlow and Paddle print banners and C++ log lines at import; the
    environment variables that silence them must be set *before* the import.
 """
@@ -30,7 +45,8 @@ _QUIET_ENV = {
 IMPORT_ORDER_MESSAGE = (
     "vision_attention.paddle: TensorFlow is already imported in this process, and importing "
     "Paddle after TensorFlow crashes the interpreter with a segmentation fault "
-    "(paddlepaddle 3.3.1 with tensorflow-cpu 2.21.0). Import vision_attention.paddle (or "
+    "(paddlepaddle 3.3.1 with tensorflow-cpu 2.21.0), and this platform has no RTLD_DEEPBIND "
+    "to load Paddle safely after it. Import vision_attention.paddle (or "
     "vision_attention.tensorflow, which imports Paddle first) before anything imports "
     "tensorflow, or run the Paddle code in a separate process."
 )
@@ -43,17 +59,29 @@ def quiet_environment() -> None:
 
 
 def import_paddle():
-    """Import and return :mod:`paddle`, quietly, refusing the order that segfaults.
+    """Import and return :mod:`paddle`, quietly, avoiding the order that segfaults.
+
+    When TensorFlow is already loaded and Paddle is not, Paddle's shared libraries are
+    loaded with ``RTLD_DEEPBIND`` so that they keep their own protobuf (see the module
+    docstring).
 
     Raises:
-        ImportError: if TensorFlow is already imported and Paddle is not.
+        ImportError: TensorFlow is already imported and this platform has no
+            ``RTLD_DEEPBIND`` (only glibc has it), so Paddle cannot be loaded safely.
     """
-    if "paddle" not in sys.modules and "tensorflow" in sys.modules:
-        raise ImportError(IMPORT_ORDER_MESSAGE)
     quiet_environment()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import paddle
+    after_tensorflow = "paddle" not in sys.modules and "tensorflow" in sys.modules
+    if after_tensorflow and not hasattr(os, "RTLD_DEEPBIND"):
+        raise ImportError(IMPORT_ORDER_MESSAGE)
+    flags = sys.getdlopenflags()
+    if after_tensorflow:
+        sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "No ccache found" from paddle.utils
+            import paddle
+    finally:
+        sys.setdlopenflags(flags)
     paddle.disable_signal_handler()  # leave Ctrl-C and crash reports to Python
     return paddle
 
