@@ -82,6 +82,13 @@ def import_paddle():
             import paddle
     finally:
         sys.setdlopenflags(flags)
+    # Paddle warns at every first training-mode BatchNorm call that it tracks global stats.
+    warnings.filterwarnings(
+        "ignore",
+        message="When training, we now always track global mean and variance",
+        category=UserWarning,
+        module=r"paddle\.nn\.layer\.norm",
+    )
     paddle.disable_signal_handler()  # leave Ctrl-C and crash reports to Python
     return paddle
 
