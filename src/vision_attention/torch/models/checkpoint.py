@@ -36,14 +36,20 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
 
     Raises:
         FileNotFoundError: ``path`` does not exist (the message names it).
-        ValueError: the file is not a dict of tensors, has keys the model lacks, lacks keys
-            the model has (``strict=True``), or has a tensor whose shape differs from the
-            model's; the message names the path and the first offending keys.
+        ValueError: the file is not a PyTorch file or not a dict of tensors, has keys the
+            model lacks, lacks keys the model has (``strict=True``), or has a tensor whose
+            shape differs from the model's; the message names the path and the first
+            offending keys.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_pretrained: argument 'path': no checkpoint file at {path!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # not a torch file, or pickled objects weights_only refuses
+        raise ValueError(
+            f"load_pretrained: {path!r} is not a readable PyTorch state_dict file: {err}"
+        ) from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(
             f"load_pretrained: {path!r} expected a state_dict (dict of tensors), got {type(state).__name__}"

@@ -38,9 +38,10 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 
 def conv_bn_relu6(in_planes: int, out_planes: int, kernel_size: int = 3, stride: int = 1,
                   groups: int = 1) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) + BN + ReLU6, indexed 0/1/2 like torchvision's ``Conv2dNormActivation``."""
+    """Conv (no bias, 'same' padding), BN, ReLU6 as ``0``, ``1``, ``2`` (torchvision's layout)."""
+    padding = (kernel_size - 1) // 2
     return nn.Sequential(
-        nn.Conv2d(in_planes, out_planes, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+        nn.Conv2d(in_planes, out_planes, kernel_size, stride, padding, groups=groups, bias=False),
         nn.BatchNorm2d(out_planes),
         nn.ReLU6(inplace=True),
     )

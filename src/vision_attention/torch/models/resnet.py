@@ -27,7 +27,7 @@ RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
 
 def check_choice(owner: str, name: str, value, choices: tuple):
     """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or value not in choices:
+    if isinstance(value, (bool, float)) or value not in choices:  # 50.0 == 50, True == 1: refuse both
         raise ValueError(f"{owner}: argument '{name}' expected one of {choices}, got {value!r}")
     return value
 
@@ -35,10 +35,10 @@ def check_choice(owner: str, name: str, value, choices: tuple):
 def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16) -> nn.Module | None:
     """Build the in-block attention module for ``channels`` channels, or ``None``.
 
-    ``"se"`` -> :class:`SEBlock`, ``"eca"`` -> :class:`ECA` (kernel size from the channel
-    count, Eq. (12) of ECA-Net), ``"cbam"`` -> :class:`CBAM` (7x7 spatial kernel), all with
-    ``reduction_ratio`` (16, as in the three papers). ``"none"`` and ``"bam"`` return ``None``:
-    BAM is not an in-block module; the networks place it between stages themselves.
+    ``"se"`` -> :class:`SEBlock` and ``"cbam"`` -> :class:`CBAM` (7x7 spatial kernel), both
+    with ``reduction_ratio`` (16 in both papers); ``"eca"`` -> :class:`ECA` (kernel size from
+    the channel count, Eq. (12) of ECA-Net). ``"none"`` and ``"bam"`` return ``None``: BAM is
+    not an in-block module; the networks place it between stages themselves.
 
     Raises:
         ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`.
@@ -128,7 +128,10 @@ class AttentionResNet(nn.Module):
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
       block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
-      ECA-Net ``eca_resnet.py``).
+      ECA-Net ``models/eca_resnet.py``). ECA kernel sizes come from Eq. (12): 5, 5, 5, 7 in
+      the four stages of ResNet-50 (256...2048 channels), 86 parameters in all; the official
+      ImageNet model was trained with 3, 5, 5, 7 (README: ``--ksize 3557``), the paper's
+      "80 parameters".
     * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
       i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,
       Fig. 1; ``Jongchan/attention-module`` ``MODELS/model_resnet.py``). They are ``None``
@@ -186,15 +189,16 @@ class AttentionResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        stages = ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3), (self.layer4, None))
-        for layer, bam in stages:
+        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
+        for layer, bam in zip(layers, (self.bam1, self.bam2, self.bam3, None)):
             x = layer(x)
             if bam is not None:
                 x = bam(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000) -> AttentionResNet:
+def attention_resnet(depth: int = 50, attention_type: str = "none",
+                     num_classes: int = 1000) -> AttentionResNet:
     """Build a ResNet of ``depth`` (18, 34, 50, 101, 152) with ``attention_type`` attention.
 
     Args:

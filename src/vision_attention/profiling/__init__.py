@@ -1,0 +1,45 @@
+"""Measuring the attention modules: parameters, FLOPs, element-wise work, latency, memory.
+
+* :func:`count_parameters`, :func:`count_flops` -- one PyTorch module or network
+  (FLOPs from :class:`torch.utils.flop_counter.FlopCounterMode`).
+* :func:`overhead_table` -- ResNet-50 / MobileNetV2 with attention in every block vs. without.
+* :func:`single_module_overhead`, :func:`single_module_table` -- one module on the last
+  feature map only (the other reading of overhead claims).
+* :func:`forward_latency`, :func:`peak_memory`, :func:`run_framework_benchmark` -- forward
+  latency and peak resident memory of the modules in PyTorch, Paddle and TensorFlow.
+* ``python -m vision_attention.profiling.bench`` -- the measured figures printed by ``make bench``.
+
+Importing this package imports no framework: every framework import is inside a function.
+"""
+
+from .counting import (
+    ARCHS,
+    count_flops,
+    count_parameters,
+    overhead_table,
+    single_module_overhead,
+    single_module_table,
+)
+from .latency import (
+    FRAMEWORKS,
+    MODULE_NAMES,
+    forward_latency,
+    peak_memory,
+    run_framework_benchmark,
+    set_threads,
+)
+
+__all__ = [
+    "ARCHS",
+    "count_parameters",
+    "count_flops",
+    "overhead_table",
+    "single_module_overhead",
+    "single_module_table",
+    "FRAMEWORKS",
+    "MODULE_NAMES",
+    "set_threads",
+    "forward_latency",
+    "peak_memory",
+    "run_framework_benchmark",
+]
