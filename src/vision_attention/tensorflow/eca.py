@@ -55,8 +55,13 @@ class ECA(keras.layers.Layer):
         self.conv.build((None, self.in_channels, 1))
         self.built = True
 
-    def call(self, x, return_attention=False):
+    def __call__(self, x, *args, **kwargs):
+        # Checked here rather than in call(): Keras 3 rewrites exceptions raised inside call()
+        # (adding the call arguments and terminal colour codes); this keeps the message exact.
         check_feature_map(type(self).__name__, tuple(x.shape), self.in_channels, "NHWC")
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x, return_attention=False):
         z = tf.reduce_mean(x, axis=(1, 2))  # (B, C)
         s = tf.sigmoid(self.conv(z[:, :, None]))  # (B, C, 1): channels as a sequence
         s = s[:, None, None, :, 0]  # (B, 1, 1, C)

@@ -49,8 +49,13 @@ class SEBlock(keras.layers.Layer):
         self.fc2.build((None, hidden))
         self.built = True
 
-    def call(self, x, return_attention=False):
+    def __call__(self, x, *args, **kwargs):
+        # Checked here rather than in call(): Keras 3 rewrites exceptions raised inside call()
+        # (adding the call arguments and terminal colour codes); this keeps the message exact.
         check_feature_map(type(self).__name__, tuple(x.shape), self.in_channels, "NHWC")
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x, return_attention=False):
         z = tf.reduce_mean(x, axis=(1, 2))  # squeeze: (B, C)
         s = tf.sigmoid(self.fc2(tf.nn.relu(self.fc1(z))))  # excitation: (B, C)
         s = s[:, None, None, :]

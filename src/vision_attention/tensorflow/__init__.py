@@ -1,0 +1,14 @@
+"""TensorFlow / Keras 3 implementations (NHWC). Mirrors :mod:`vision_attention.torch` and
+:mod:`vision_attention.paddle` file for file: same class names, arguments, defaults
+and parameter names; inputs are ``(B, H, W, C)`` and every weight is created in the
+constructor (a freshly built layer already holds all its variables).
+
+TensorFlow is imported through :func:`vision_attention._frameworks.import_tensorflow`,
+which silences its logs and imports Paddle first (the other order segfaults)."""
+
+from .bam import BAM
+from .cbam import CBAM, ChannelAttention, SpatialAttention
+from .eca import ECA
+from .se import SEBlock
+
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
