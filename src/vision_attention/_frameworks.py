@@ -22,6 +22,11 @@ Two problems are handled here, in one place, for every framework subpackage:
    it raises a clear :class:`ImportError` instead of letting the interpreter crash. A plain
    ``import tensorflow; import paddle`` outside this package still crashes; nothing in a
    package can intercept that.
+
+   The same trap exists for Triton, which PyTorch's CUDA wheel installs and torchvision
+   imports: ``import tensorflow; import torchvision`` crashes in ``libtriton.so``'s static
+   initialisers (its own LLVM bound to TensorFlow's exported LLVM symbols). Triton is
+   handled the same way (:data:`NATIVE_BEFORE_TENSORFLOW`, :func:`import_torch`).
 2. **Log noise.** TensorFlow and Paddle print banners and C++ log lines at import; the
    environment variables that silence them must be set *before* the import.
 """
@@ -42,20 +47,65 @@ _QUIET_ENV = {
     "FLAGS_call_stack_level": "0",
 }
 
-IMPORT_ORDER_MESSAGE = (
-    "vision_attention.paddle: TensorFlow is already imported in this process, and importing "
-    "Paddle after TensorFlow crashes the interpreter with a segmentation fault "
-    "(paddlepaddle 3.3.1 with tensorflow-cpu 2.21.0), and this platform has no RTLD_DEEPBIND "
-    "to load Paddle safely after it. Import vision_attention.paddle (or "
-    "vision_attention.tensorflow, which imports Paddle first) before anything imports "
-    "tensorflow, or run the Paddle code in a separate process."
-)
+# Native libraries that carry their own static copy of something TensorFlow exports
+# globally: protobuf for Paddle, LLVM for Triton (which torchvision and torch.compile import).
+# Each must be loaded before TensorFlow, or with RTLD_DEEPBIND after it.
+NATIVE_BEFORE_TENSORFLOW = ("paddle", "triton")
+
+
+def _order_message(name: str) -> str:
+    return (
+        f"vision_attention: TensorFlow is already imported in this process, and importing "
+        f"{name} after TensorFlow crashes the interpreter with a segmentation fault "
+        f"(TensorFlow exports its own protobuf and LLVM symbols process-wide), and this "
+        f"platform has no RTLD_DEEPBIND to load {name} safely after it. Import "
+        f"vision_attention.paddle / vision_attention.torch (or vision_attention.tensorflow, "
+        f"which loads them first) before anything imports tensorflow, or run the "
+        f"{name} code in a separate process."
+    )
+
+
+IMPORT_ORDER_MESSAGE = _order_message("paddle")
+"""The :class:`ImportError` message for Paddle where it cannot be loaded after TensorFlow."""
 
 
 def quiet_environment() -> None:
     """Set the log-silencing environment variables unless the user set them already."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def _import_native(name: str):
+    """Import module ``name``; with ``RTLD_DEEPBIND`` if TensorFlow was loaded before it.
+
+    Raises:
+        ImportError: TensorFlow is loaded, ``name`` is not, and the platform has no
+            ``RTLD_DEEPBIND`` (only glibc has it).
+    """
+    after_tensorflow = name not in sys.modules and "tensorflow" in sys.modules
+    if after_tensorflow and not hasattr(os, "RTLD_DEEPBIND"):
+        raise ImportError(_order_message(name))
+    flags = sys.getdlopenflags()
+    if after_tensorflow:
+        sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.setdlopenflags(flags)
+
+
+def import_torch():
+    """Import and return :mod:`torch`, loading Triton safely if TensorFlow came first.
+
+    PyTorch itself does not clash with TensorFlow, but Triton (imported later by
+    torchvision and ``torch.compile``) does; loading it here, with ``RTLD_DEEPBIND`` when
+    TensorFlow is already loaded, makes those later imports safe.
+    """
+    import torch
+
+    if "tensorflow" in sys.modules and "triton" not in sys.modules and importlib.util.find_spec("triton"):
+        _import_native("triton")
+    return torch
 
 
 def import_paddle():
@@ -70,18 +120,9 @@ def import_paddle():
             ``RTLD_DEEPBIND`` (only glibc has it), so Paddle cannot be loaded safely.
     """
     quiet_environment()
-    after_tensorflow = "paddle" not in sys.modules and "tensorflow" in sys.modules
-    if after_tensorflow and not hasattr(os, "RTLD_DEEPBIND"):
-        raise ImportError(IMPORT_ORDER_MESSAGE)
-    flags = sys.getdlopenflags()
-    if after_tensorflow:
-        sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "No ccache found" from paddle.utils
-            import paddle
-    finally:
-        sys.setdlopenflags(flags)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "No ccache found" from paddle.utils
+        paddle = _import_native("paddle")
     # Paddle warns at every first training-mode BatchNorm call that it tracks global stats.
     warnings.filterwarnings(
         "ignore",
@@ -94,15 +135,17 @@ def import_paddle():
 
 
 def import_tensorflow():
-    """Import and return :mod:`tensorflow`, quietly, importing Paddle first if installed.
+    """Import and return :mod:`tensorflow`, quietly, loading Paddle and Triton first.
 
-    Importing Paddle first (when it is installed and not yet loaded) makes a later
-    ``import paddle`` in the same process safe.
+    Each library of :data:`NATIVE_BEFORE_TENSORFLOW` that is installed and not yet loaded
+    is imported before TensorFlow, which makes a later ``import paddle`` or
+    ``import torchvision`` in the same process safe.
     """
     quiet_environment()
-    if "tensorflow" not in sys.modules and "paddle" not in sys.modules:
-        if importlib.util.find_spec("paddle") is not None:
-            import_paddle()
+    if "tensorflow" not in sys.modules:
+        for name in NATIVE_BEFORE_TENSORFLOW:
+            if name not in sys.modules and importlib.util.find_spec(name) is not None:
+                import_paddle() if name == "paddle" else _import_native(name)
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")

@@ -2,7 +2,11 @@
 :mod:`vision_attention.tensorflow` file for file: same class names, arguments, defaults
 and parameter names."""
 
-from .bam import BAM
+from .._frameworks import import_torch
+
+import_torch()  # loads Triton safely when TensorFlow is already loaded (see _frameworks)
+
+from .bam import BAM  # noqa: E402
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
 from .se import SEBlock
