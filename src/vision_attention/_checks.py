@@ -17,6 +17,7 @@ __all__ = [
     "check_odd_kernel_size",
     "check_positive_number",
     "check_feature_map",
+    "check_choice",
 ]
 
 
@@ -94,3 +95,13 @@ def check_feature_map(
             f"{owner}: argument '{name}' expected {in_channels} channels (in_channels) in "
             f"layout {layout_shape}, got {channels} channels in shape {dims}"
         )
+
+
+def check_choice(owner: str, name: str, value, choices: tuple):
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming ``name``.
+
+    Booleans and floats are refused even when equal to a choice (``50.0 == 50``, ``True == 1``).
+    """
+    if isinstance(value, (bool, float)) or value not in choices:
+        raise ValueError(f"{owner}: argument '{name}' expected one of {choices}, got {value!r}")
+    return value

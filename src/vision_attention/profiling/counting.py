@@ -22,6 +22,9 @@ from __future__ import annotations
 import functools
 import math
 
+from .._checks import check_choice
+from ..architectures import ATTENTION_TYPES
+
 __all__ = [
     "ARCHS",
     "count_parameters",
@@ -34,7 +37,7 @@ __all__ = [
 ARCHS = {"resnet50": 2048, "mobilenet_v2": 1280}
 """Supported ``arch`` values and the channel count of their last feature map."""
 
-DEFAULT_ATTENTION_TYPES = ("none", "se", "eca", "cbam", "bam")
+DEFAULT_ATTENTION_TYPES = ATTENTION_TYPES
 
 # Reductions and pooling: counted as one operation per *input* element (each element is
 # read once into a sum or a max). Pooling windows that overlap (ResNet's 3x3/2 max-pool) are
@@ -154,11 +157,7 @@ def _check_arch(arch) -> str:
 
 
 def _check_attention_type(attention_type) -> str:
-    if attention_type not in DEFAULT_ATTENTION_TYPES:
-        raise ValueError(
-            f"argument 'attention_type' expected one of {DEFAULT_ATTENTION_TYPES}, got {attention_type!r}"
-        )
-    return attention_type
+    return check_choice("profiling", "attention_type", attention_type, ATTENTION_TYPES)
 
 
 def _build(arch: str, attention_type: str):

@@ -12,7 +12,9 @@ from torch import nn
 
 from ..._checks import check_positive_int, check_positive_number
 from ..bam import BAM
-from .resnet import ATTENTION_TYPES, check_choice, make_attention
+from ..._checks import check_choice
+from ...architectures import ATTENTION_TYPES
+from .resnet import make_attention
 
 INVERTED_RESIDUAL_SETTING = (
     # expand ratio t, output channels c, repeats n, first stride s (Sandler et al., 2018, Table 2)

@@ -10,27 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..._checks import check_positive_int
+from ..._checks import check_choice, check_positive_int
+from ...architectures import ATTENTION_TYPES, RESNET_DEPTHS
 from ..bam import BAM
 from ..cbam import CBAM
 from ..eca import ECA
 from ..se import SEBlock
-
-ATTENTION_TYPES = ("none", "se", "eca", "cbam", "bam")
-"""Accepted values of ``attention_type``. ``"bam"`` is placed between stages, the others in blocks."""
-
-RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
-                 50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
-                 152: ("bottleneck", (3, 8, 36, 3))}
-"""Block type and number of blocks per stage for each supported depth (He et al., 2016, Table 1)."""
-
-
-def check_choice(owner: str, name: str, value, choices: tuple):
-    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming ``name``."""
-    if isinstance(value, (bool, float)) or value not in choices:  # 50.0 == 50, True == 1: refuse both
-        raise ValueError(f"{owner}: argument '{name}' expected one of {choices}, got {value!r}")
-    return value
-
 
 def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16) -> nn.Module | None:
     """Build the in-block attention module for ``channels`` channels, or ``None``.
