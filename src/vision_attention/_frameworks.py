@@ -23,10 +23,12 @@ Two problems are handled here, in one place, for every framework subpackage:
    ``import tensorflow; import paddle`` outside this package still crashes; nothing in a
    package can intercept that.
 
-   The same trap exists for Triton, which PyTorch's CUDA wheel installs and torchvision
-   imports: ``import tensorflow; import torchvision`` crashes in ``libtriton.so``'s static
-   initialisers (its own LLVM bound to TensorFlow's exported LLVM symbols). Triton is
-   handled the same way (:data:`NATIVE_BEFORE_TENSORFLOW`, :func:`import_torch`).
+   The same trap exists for Triton, which PyTorch's CUDA wheel installs and which
+   torchvision, ``torch.compile`` and PyTorch dispatch modes (``FlopCounterMode``) load
+   lazily: after TensorFlow or Paddle, ``libtriton.so``'s static initialisers crash (its own
+   LLVM bound to the LLVM symbols they export). Triton is therefore loaded before Paddle and
+   TensorFlow, and with ``RTLD_DEEPBIND`` after them (:data:`NATIVE_CLASHES`,
+   :func:`import_torch`).
 2. **Log noise.** TensorFlow and Paddle print banners and C++ log lines at import; the
    environment variables that silence them must be set *before* the import.
 """
@@ -47,10 +49,14 @@ _QUIET_ENV = {
     "FLAGS_call_stack_level": "0",
 }
 
-# Native libraries that carry their own static copy of something TensorFlow exports
-# globally: protobuf for Paddle, LLVM for Triton (which torchvision and torch.compile import).
-# Each must be loaded before TensorFlow, or with RTLD_DEEPBIND after it.
-NATIVE_BEFORE_TENSORFLOW = ("paddle", "triton")
+# Native libraries that carry their own static copy of something another framework exports
+# process-wide: protobuf for Paddle (clashes with TensorFlow's), LLVM for Triton (clashes
+# with TensorFlow's and Paddle's; torchvision, torch.compile and PyTorch's dispatch modes
+# such as FlopCounterMode load it lazily). Each must be loaded before the libraries listed
+# for it, or with RTLD_DEEPBIND after them.
+NATIVE_CLASHES = {"triton": ("paddle", "tensorflow"), "paddle": ("tensorflow",)}
+NATIVE_BEFORE_TENSORFLOW = ("triton", "paddle")
+"""Loaded, in this order, before TensorFlow when installed and not yet loaded."""
 
 
 def _order_message(name: str) -> str:
@@ -76,17 +82,17 @@ def quiet_environment() -> None:
 
 
 def _import_native(name: str):
-    """Import module ``name``; with ``RTLD_DEEPBIND`` if TensorFlow was loaded before it.
+    """Import module ``name``; with ``RTLD_DEEPBIND`` if a library it clashes with is loaded.
 
     Raises:
-        ImportError: TensorFlow is loaded, ``name`` is not, and the platform has no
-            ``RTLD_DEEPBIND`` (only glibc has it).
+        ImportError: a library of ``NATIVE_CLASHES[name]`` is loaded, ``name`` is not, and
+            the platform has no ``RTLD_DEEPBIND`` (only glibc has it).
     """
-    after_tensorflow = name not in sys.modules and "tensorflow" in sys.modules
-    if after_tensorflow and not hasattr(os, "RTLD_DEEPBIND"):
+    late = name not in sys.modules and any(m in sys.modules for m in NATIVE_CLASHES.get(name, ()))
+    if late and not hasattr(os, "RTLD_DEEPBIND"):
         raise ImportError(_order_message(name))
     flags = sys.getdlopenflags()
-    if after_tensorflow:
+    if late:
         sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
     try:
         return importlib.import_module(name)
@@ -95,17 +101,22 @@ def _import_native(name: str):
 
 
 def import_torch():
-    """Import and return :mod:`torch`, loading Triton safely if TensorFlow came first.
+    """Import and return :mod:`torch`, with Triton loaded safely.
 
-    PyTorch itself does not clash with TensorFlow, but Triton (imported later by
-    torchvision and ``torch.compile``) does; loading it here, with ``RTLD_DEEPBIND`` when
-    TensorFlow is already loaded, makes those later imports safe.
+    PyTorch itself does not clash with TensorFlow or Paddle, but Triton (loaded lazily by
+    torchvision, ``torch.compile`` and dispatch modes such as ``FlopCounterMode``) does;
+    loading it here, with ``RTLD_DEEPBIND`` when Paddle or TensorFlow is already loaded,
+    makes those later loads safe.
     """
     import torch
 
-    if "tensorflow" in sys.modules and "triton" not in sys.modules and importlib.util.find_spec("triton"):
-        _import_native("triton")
+    _preload("triton")
     return torch
+
+
+def _preload(name: str) -> None:
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        _import_native(name)
 
 
 def import_paddle():
@@ -120,6 +131,7 @@ def import_paddle():
             ``RTLD_DEEPBIND`` (only glibc has it), so Paddle cannot be loaded safely.
     """
     quiet_environment()
+    _preload("triton")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "No ccache found" from paddle.utils
         paddle = _import_native("paddle")
@@ -144,8 +156,10 @@ def import_tensorflow():
     quiet_environment()
     if "tensorflow" not in sys.modules:
         for name in NATIVE_BEFORE_TENSORFLOW:
-            if name not in sys.modules and importlib.util.find_spec(name) is not None:
-                import_paddle() if name == "paddle" else _import_native(name)
+            if name == "paddle" and "paddle" not in sys.modules and importlib.util.find_spec("paddle"):
+                import_paddle()
+            else:
+                _preload(name)
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")

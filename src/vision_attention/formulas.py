@@ -13,10 +13,13 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
     """Kernel size of ECA's 1-D convolution chosen from the channel count.
 
     ECA-Net (Wang et al., CVPR 2020), Eq. (12): ``k = psi(C) = | log2(C)/gamma + b/gamma |_odd``.
-    The paper defines ``|t|_odd`` as "the nearest odd number of t"; the official code
-    (``BangguWu/ECANet``, ``eca_mobilenetv2.py``) computes ``t = int(abs((log2(C) + b) / gamma))``
-    and adds one when ``t`` is even. The two differ when ``t`` is close to an even integer
-    (``t = 4.0`` gives 5 in the code; 3 and 5 are equally near). We follow the official code.
+    The paper defines ``|t|_odd`` as "the nearest odd number of t"; the PyTorch listing of the
+    ECA module in the paper computes ``t = int(abs((log2(C) + b) / gamma))`` and adds one when
+    ``t`` is even. The two differ when ``t`` is close to an even integer (``t = 4.0`` gives 5
+    in the code; 3 and 5 are equally near). We follow the code. The released models of
+    ``BangguWu/ECANet`` do not use the rule at all: ``eca_resnet.py`` takes per-stage kernel
+    sizes (``--ksize 3557`` for ResNet-50) and ``eca_mobilenetv2.py`` uses ``k = 1`` for
+    ``C <= 96`` and ``k = 3`` above.
 
     Args:
         channels: number of channels ``C`` (positive int).
