@@ -1,0 +1,35 @@
+"""Cross-framework parity: one weight format, one comparison, three frameworks.
+
+The canonical weight format is a ``dict[str, numpy.ndarray]`` (float32) keyed like
+PyTorch's ``state_dict()`` without ``num_batches_tracked``, arrays in PyTorch layouts.
+Every layout difference (conv OIHW <-> HWIO, Linear (out, in) <-> Dense (in, out),
+BatchNorm statistics names and eps, NCHW <-> NHWC activations) is declared in
+:mod:`vision_attention.parity.layouts` and nowhere else.
+
+* :func:`export_weights` / :func:`load_weights` work on a module of any of the three
+  frameworks; :class:`WeightMismatchError` lists missing, unexpected and wrongly-shaped names.
+* :func:`build_module`, :func:`random_weights`, :func:`run_module` and
+  :func:`compare_frameworks` run one module in all frameworks and tabulate the differences.
+
+Importing this package imports no framework (nor pandas); a module's framework is read from
+``type(module).__mro__`` and the matching backend is imported on first use.
+"""
+
+from .compare import TABLE_COLUMNS, build_module, compare_frameworks, difference_table, run_module
+from ._dispatch import FRAMEWORKS, framework_of
+from .weights import WeightMismatchError, batchnorm_config, export_weights, load_weights, random_weights
+
+__all__ = [
+    "FRAMEWORKS",
+    "TABLE_COLUMNS",
+    "WeightMismatchError",
+    "batchnorm_config",
+    "build_module",
+    "compare_frameworks",
+    "difference_table",
+    "export_weights",
+    "framework_of",
+    "load_weights",
+    "random_weights",
+    "run_module",
+]

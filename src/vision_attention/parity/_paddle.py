@@ -1,0 +1,94 @@
+"""PaddlePaddle backend of the parity layer: leaf layers, their arrays, and a forward/backward run.
+
+Leaf names come from ``named_sublayers()``, which spells ``Sequential``/``LayerList``
+children by index exactly as PyTorch does. Layout differences (Linear ``(in, out)``,
+BatchNorm ``_mean``/``_variance``) are declared in :mod:`.layouts`, not here.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .._frameworks import import_paddle
+
+paddle = import_paddle()
+nn = paddle.nn
+
+FRAMEWORK = "paddle"
+
+_KINDS = (
+    (nn.Conv2D, "conv2d"),
+    (nn.Conv1D, "conv1d"),
+    (nn.Linear, "linear"),
+    (nn.layer.norm._BatchNormBase, "batchnorm"),
+    (nn.BatchNorm, "batchnorm"),
+)
+
+
+def _kind(layer) -> str | None:
+    for cls, kind in _KINDS:
+        if isinstance(layer, cls):
+            return kind
+    return None
+
+
+def leaf_layers(module) -> list[tuple[str, str, object]]:
+    """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
+
+    Raises:
+        NotImplementedError: a layer holds parameters or buffers but is not a supported leaf kind.
+    """
+    leaves, unsupported = [], []
+    for name, layer in module.named_sublayers(include_self=True):
+        kind = _kind(layer)
+        if kind is not None:
+            leaves.append((name, kind, layer))
+            continue
+        own = [n for n, _ in layer.named_parameters(include_sublayers=False)]
+        own += [n for n, b in layer.named_buffers(include_sublayers=False) if b is not None]
+        if own:
+            unsupported.append(f"{name or '<root>'} ({type(layer).__name__}: {', '.join(own)})")
+    if unsupported:
+        raise NotImplementedError(
+            "parity: no weight layout for these paddle layers: " + "; ".join(unsupported)
+        )
+    return leaves
+
+
+def array_shape(layer, name: str) -> tuple[int, ...] | None:
+    value = getattr(layer, name, None)
+    return None if value is None else tuple(int(d) for d in value.shape)
+
+
+def get_array(layer, name: str) -> np.ndarray:
+    return np.array(getattr(layer, name).numpy(), copy=True)
+
+
+def set_array(layer, name: str, array: np.ndarray) -> None:
+    target = getattr(layer, name)
+    target.set_value(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def batchnorm_hparams(layer) -> tuple[float, float]:
+    """``(eps, momentum)`` of a BatchNorm layer, momentum in Paddle's convention."""
+    return float(layer._epsilon), float(layer._momentum)
+
+
+def supports_attention(module) -> bool:
+    return "return_attention" in inspect.signature(module.forward).parameters
+
+
+def run(module, x: np.ndarray, grad: bool):
+    """Eval-mode forward of ``module`` on ``x`` (NCHW), optionally d(sum(output))/dx."""
+    module.eval()
+    t = paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32), stop_gradient=not grad)
+    if supports_attention(module):
+        y, attention = module(t, return_attention=True)
+    else:
+        y, attention = module(t), {}
+    g = paddle.grad([y.sum()], [t])[0].numpy() if grad else None
+    outputs = {"output": y.numpy()}
+    outputs.update({k: v.numpy() for k, v in attention.items()})
+    return outputs, g

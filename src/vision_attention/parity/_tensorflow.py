@@ -1,0 +1,171 @@
+"""TensorFlow / Keras 3 backend of the parity layer.
+
+Keras has no ``named_modules()``: a layer's children are whatever it keeps in attributes.
+:func:`leaf_layers` therefore walks the *attribute tree*: every public attribute of a layer
+(``vars(layer)``, names not starting with ``_``) that is a Keras ``Layer``, or a list, tuple
+or dict of them (Keras 3 wraps assigned lists in ``TrackedList``, tuples in a tuple wrapper
+and dicts in ``TrackedDict``; all still behave as sequences or mappings), is a child; the
+attribute name, then the list index or dict key, is the name component. A
+``keras.Sequential`` lists its children by index, as ``torch.nn.Sequential`` does. Nothing here knows the attention classes: the same walk serves any model whose
+attribute names match the PyTorch ones, and a completeness check (every variable of the
+model must belong to a named leaf) turns any layer the walk cannot name into an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .._frameworks import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402  (after import_tensorflow, which fixes the import order)
+
+FRAMEWORK = "tensorflow"
+
+_KINDS = (
+    (keras.layers.Conv2D, "conv2d"),
+    (keras.layers.Conv1D, "conv1d"),
+    (keras.layers.DepthwiseConv2D, "depthwise"),
+    (keras.layers.Dense, "linear"),
+    (keras.layers.BatchNormalization, "batchnorm"),
+)
+
+
+def _kind(layer) -> str | None:
+    for cls, kind in _KINDS:
+        if isinstance(layer, cls):
+            return kind
+    return None
+
+
+def _container_children(prefix: str, value) -> list[tuple[str, object]]:
+    """Layers inside ``value``: the layer itself, or the layers of a (nested) list/tuple
+    (index as the name component, like ``torch.nn.ModuleList``) or dict (key as the name
+    component, like ``torch.nn.ModuleDict``)."""
+    if isinstance(value, keras.layers.Layer):
+        return [(prefix, value)]
+    if isinstance(value, Mapping):
+        items = [(str(key), item) for key, item in value.items()]
+    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        items = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return []
+    children = []
+    for key, item in items:
+        children.extend(_container_children(f"{prefix}.{key}" if prefix else key, item))
+    return children
+
+
+def named_children(layer) -> list[tuple[str, object]]:
+    """The child layers of ``layer`` with their name components, in definition order."""
+    children = []
+    if isinstance(layer, keras.Sequential):
+        children.extend(_container_children("", layer.layers))
+    for attr, value in vars(layer).items():
+        if not attr.startswith("_"):
+            children.extend(_container_children(attr, value))
+    return children
+
+
+def named_layers(module) -> list[tuple[str, object]]:
+    """``(dotted name, layer)`` for ``module`` (name ``""``) and every layer below it,
+    depth first; a layer reachable twice keeps its first name."""
+    seen, result = set(), []
+
+    def visit(prefix, layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        result.append((prefix, layer))
+        if _kind(layer) is not None:
+            return
+        for name, child in named_children(layer):
+            visit(f"{prefix}.{name}" if prefix else name, child)
+
+    visit("", module)
+    return result
+
+
+def leaf_layers(module) -> list[tuple[str, str, object]]:
+    """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
+
+    Raises:
+        ValueError: some leaf is not built yet (Keras creates weights on the first call).
+        NotImplementedError: the model has variables that belong to no named leaf layer
+            (an unsupported layer kind, or a layer kept where the attribute walk cannot see it).
+    """
+    leaves = [(name, _kind(layer), layer) for name, layer in named_layers(module) if _kind(layer)]
+    unbuilt = [name or "<root>" for name, _, layer in leaves if not layer.built]
+    if unbuilt:
+        raise ValueError(
+            f"parity: {type(module).__name__} is not built: Keras creates weights on the first "
+            f"call; call the module once on an input (or use parity.build_module) first. "
+            f"Unbuilt layers: {', '.join(unbuilt)}"
+        )
+    covered = set()
+    for _, kind, layer in leaves:
+        for var in layer.weights:
+            covered.add(id(var))
+    orphans = [v.path for v in module.weights if id(v) not in covered]
+    if orphans:
+        raise NotImplementedError(
+            "parity: these Keras variables belong to no supported, attribute-reachable leaf "
+            "layer: " + ", ".join(orphans)
+        )
+    return leaves
+
+
+def array_shape(layer, name: str) -> tuple[int, ...] | None:
+    value = getattr(layer, name, None)
+    return None if value is None else tuple(int(d) for d in value.shape)
+
+
+def get_array(layer, name: str) -> np.ndarray:
+    return np.array(getattr(layer, name).numpy(), copy=True)
+
+
+def set_array(layer, name: str, array: np.ndarray) -> None:
+    getattr(layer, name).assign(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def batchnorm_hparams(layer) -> tuple[float, float]:
+    """``(eps, momentum)`` of a BatchNormalization layer, momentum in Keras's convention."""
+    return float(layer.epsilon), float(layer.momentum)
+
+
+def supports_attention(module) -> bool:
+    return "return_attention" in inspect.signature(module.call).parameters
+
+
+def _call(module, t):
+    if supports_attention(module):
+        return module(t, return_attention=True, training=False)
+    return module(t, training=False), {}
+
+
+def run(module, x: np.ndarray, grad: bool):
+    """Inference-mode forward of ``module`` on ``x`` (NHWC), optionally d(sum(output))/dx."""
+    t = tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))
+    g = None
+    if grad:
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y, attention = _call(module, t)
+            total = tf.reduce_sum(y)
+        g = tape.gradient(total, t).numpy()
+    else:
+        y, attention = _call(module, t)
+    outputs = {"output": np.asarray(y)}
+    outputs.update({k: np.asarray(v) for k, v in attention.items()})
+    return outputs, g
+
+
+def ensure_built(module, input_shape: tuple[int, ...]) -> None:
+    """Create the weights of an unbuilt Keras model by calling it once on zeros of
+    ``input_shape`` (NHWC), in inference mode."""
+    if all(layer.built for _, layer in named_layers(module) if _kind(layer)):
+        return
+    _call(module, tf.zeros(input_shape, tf.float32))

@@ -1,0 +1,128 @@
+"""PyTorch backend of the parity layer: leaf layers, their arrays, and a forward/backward run.
+
+Leaf names come from ``named_modules()``, so they are the ``state_dict()`` prefixes.
+PyTorch layouts are the canonical ones (see :mod:`.layouts`).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+from torch import nn
+
+FRAMEWORK = "torch"
+
+_KINDS = (
+    (nn.Conv2d, "conv2d"),
+    (nn.Conv1d, "conv1d"),
+    (nn.Linear, "linear"),
+    (nn.modules.batchnorm._BatchNorm, "batchnorm"),
+)
+
+
+def _kind(layer) -> str | None:
+    for cls, kind in _KINDS:
+        if isinstance(layer, cls):
+            return kind
+    return None
+
+
+def leaf_layers(module: nn.Module) -> list[tuple[str, str, nn.Module]]:
+    """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
+
+    Raises:
+        NotImplementedError: a layer holds parameters or buffers but is not a supported
+            leaf kind (its arrays would silently be left out of the exchange).
+    """
+    leaves, unsupported = [], []
+    for name, layer in module.named_modules():
+        kind = _kind(layer)
+        if kind is not None:
+            leaves.append((name, kind, layer))
+            continue
+        own = [n for n, _ in layer.named_parameters(recurse=False)]
+        own += [n for n, b in layer.named_buffers(recurse=False) if b is not None]
+        if own:
+            unsupported.append(f"{name or '<root>'} ({type(layer).__name__}: {', '.join(own)})")
+    if unsupported:
+        raise NotImplementedError(
+            "parity: no weight layout for these torch layers: " + "; ".join(unsupported)
+        )
+    return leaves
+
+
+def array_shape(layer, name: str) -> tuple[int, ...] | None:
+    """Shape of the layer's array ``name`` in the framework layout, ``None`` if absent."""
+    value = getattr(layer, name, None)
+    return None if value is None else tuple(value.shape)
+
+
+def get_array(layer, name: str) -> np.ndarray:
+    return getattr(layer, name).detach().cpu().numpy().copy()
+
+
+def set_array(layer, name: str, array: np.ndarray) -> None:
+    target = getattr(layer, name)
+    with torch.no_grad():
+        target.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(target.dtype))
+
+
+def batchnorm_hparams(layer) -> tuple[float, float]:
+    """``(eps, momentum)`` of a BatchNorm layer, momentum in torch's convention."""
+    return float(layer.eps), float(layer.momentum)
+
+
+def supports_attention(module) -> bool:
+    return "return_attention" in inspect.signature(module.forward).parameters
+
+
+def run(module: nn.Module, x: np.ndarray, grad: bool):
+    """Eval-mode forward of ``module`` on ``x`` (framework layout), optionally the input gradient.
+
+    Returns ``(outputs, input_grad)``: ``outputs`` maps ``"output"`` (and the attention keys
+    when the module supports ``return_attention``) to numpy arrays; ``input_grad`` is
+    d(sum(output))/dx or ``None``.
+    """
+    module.eval()
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if grad:
+        t.requires_grad_(True)
+    with torch.set_grad_enabled(grad):
+        if supports_attention(module):
+            y, attention = module(t, return_attention=True)
+        else:
+            y, attention = module(t), {}
+        g = torch.autograd.grad(y.sum(), t)[0].numpy() if grad else None
+    outputs = {"output": y.detach().numpy()}
+    outputs.update({k: v.detach().numpy() for k, v in attention.items()})
+    return outputs, g
+
+
+def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
+    """Set every BatchNorm's running statistics from the statistics of its own input.
+
+    One eval-mode forward pass on ``x`` (NCHW); a pre-hook on each BatchNorm computes the
+    per-channel mean and (biased) variance of the layer's input (over every axis but 1), asks
+    ``choose(mean, var) -> (running_mean, running_var)`` (float64 arrays) and writes the
+    result before the layer runs, so later layers see calibrated activations.
+    """
+    def pre_hook(layer, args):
+        inp = args[0].detach().double()
+        dims = [d for d in range(inp.ndim) if d != 1]
+        mean = inp.mean(dim=dims).numpy()
+        var = inp.var(dim=dims, unbiased=False).numpy()
+        running_mean, running_var = choose(mean, var)
+        set_array(layer, "running_mean", running_mean.astype(np.float32))
+        set_array(layer, "running_var", running_var.astype(np.float32))
+
+    norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
+    handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -1,0 +1,232 @@
+"""Running one module in several frameworks and tabulating the differences."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ._dispatch import FRAMEWORKS, backend, check_framework, framework_of
+from .layouts import activation_from_framework, activation_to_framework, outputs_from_framework
+from .weights import load_weights, random_weights
+
+__all__ = ["build_module", "run_module", "difference_table", "compare_frameworks", "TABLE_COLUMNS"]
+
+TABLE_COLUMNS = (
+    "pair",
+    "output_max_abs",
+    "output_max_rel",
+    "grad_max_abs",
+    "grad_max_rel",
+    "attention_max_abs",
+)
+
+
+def _import_framework_package(framework: str):
+    """Import ``vision_attention.<framework>``, Paddle before TensorFlow (the other order
+    segfaults, see :mod:`vision_attention._frameworks`)."""
+    check_framework(framework)
+    if (
+        framework == "tensorflow"
+        and "paddle" not in sys.modules
+        and "tensorflow" not in sys.modules
+        and importlib.util.find_spec("paddle") is not None
+    ):
+        importlib.import_module("vision_attention.paddle")
+    return importlib.import_module(f"vision_attention.{framework}")
+
+
+def _example_input_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
+    """NHWC shape of a small input that builds a Keras model's weights."""
+    if name == "attention_resnet":
+        return (1, 32, 32, 3)
+    return (1, 8, 8, int(kwargs.get("in_channels", 4)))
+
+
+def build_module(framework: str, name: str, **kwargs):
+    """Construct ``vision_attention.<framework>.<name>(**kwargs)``.
+
+    ``name`` is a class exported by the framework subpackage (``"SEBlock"``, ``"ECA"``,
+    ``"ChannelAttention"``, ``"SpatialAttention"``, ``"CBAM"``, ``"BAM"``) or
+    ``"attention_resnet"`` for ``vision_attention.<framework>.models.attention_resnet``.
+    Framework subpackages are imported Paddle first. A TensorFlow model is built (its
+    weights created by one call on a small zero input) so that weights can be loaded at once.
+
+    Raises:
+        ValueError: unknown ``framework`` or ``name``; the constructor's own ValueErrors.
+        ImportError: Paddle requested after TensorFlow was imported by someone else.
+    """
+    package = _import_framework_package(framework)
+    if name == "attention_resnet":
+        factory = importlib.import_module(f"vision_attention.{framework}.models").attention_resnet
+    else:
+        exported = getattr(package, "__all__", ())
+        if name not in exported:
+            raise ValueError(
+                f"build_module: argument 'name' expected 'attention_resnet' or one of "
+                f"{tuple(exported)}, got {name!r}"
+            )
+        factory = getattr(package, name)
+    module = factory(**kwargs)
+    if framework == "tensorflow":
+        backend(framework).ensure_built(module, _example_input_shape(name, kwargs))
+    return module
+
+
+def run_module(framework: str, module, x_nchw, grad: bool = True):
+    """Run ``module`` in eval/inference mode on an NCHW float32 input.
+
+    The input is converted to the framework's layout (NHWC for TensorFlow) and everything
+    returned is converted back to NCHW.
+
+    Args:
+        framework: ``"torch"``, ``"paddle"`` or ``"tensorflow"``; must be ``module``'s.
+        module: the module (switched to eval mode for torch and paddle).
+        x_nchw: array-like ``(B, C, H, W)``, cast to float32.
+        grad: also compute the input gradient.
+
+    Returns:
+        ``(outputs, input_grad)``: ``outputs`` is ``{"output": y}`` plus the attention maps
+        (``"channel"``, ``"spatial"``, ...) when the module accepts ``return_attention``,
+        numpy float32 arrays in NCHW; ``input_grad`` is d(sum(y))/dx ``(B, C, H, W)`` or
+        ``None`` when ``grad`` is false.
+
+    Raises:
+        ValueError: ``framework`` is not ``module``'s framework (or unknown).
+    """
+    check_framework(framework)
+    actual = framework_of(module)
+    if actual != framework:
+        raise ValueError(
+            f"run_module: argument 'framework' expected {actual!r} (the module's framework), "
+            f"got {framework!r}"
+        )
+    x = np.asarray(x_nchw, dtype=np.float32)
+    outputs, g = backend(framework).run(module, activation_to_framework(framework, x), grad)
+    outputs = outputs_from_framework(framework, outputs)
+    if g is not None:
+        g = activation_from_framework(framework, g)
+    return outputs, g
+
+
+def _max_abs_rel(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"difference_table: {what} shapes differ: {a.shape} vs {b.shape}")
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    if scale > 0:
+        rel = diff / scale
+    else:
+        rel = 0.0 if diff == 0 else float("inf")
+    return diff, rel
+
+
+def difference_table(
+    results: Mapping[str, tuple],
+    *,
+    name: str | None = None,
+    kwargs: Mapping | None = None,
+    input_shape: Sequence[int] | None = None,
+):
+    """Tabulate differences between :func:`run_module` results of several frameworks.
+
+    Args:
+        results: ``{framework: (outputs, input_grad)}`` in the order of the comparison; the
+            first of each pair is the reference.
+
+    Returns:
+        A :class:`pandas.DataFrame` (printing floats in scientific notation) with one row per
+        pair ``"a-b"`` and columns ``output_max_abs`` (max |a-b|), ``output_max_rel``
+        (max |a-b| / max |a|), ``grad_max_abs``, ``grad_max_rel`` (NaN without gradients),
+        ``attention_max_abs`` (max over all attention maps, NaN when there are none).
+        ``attrs`` holds ``name``, ``kwargs`` and ``input_shape`` when given.
+
+    Raises:
+        ValueError: the frameworks returned different output keys or shapes.
+    """
+    from ._table import ParityTable
+
+    rows = []
+    for a, b in itertools.combinations(list(results), 2):
+        (out_a, grad_a), (out_b, grad_b) = results[a], results[b]
+        if set(out_a) != set(out_b):
+            raise ValueError(
+                f"difference_table: output keys differ: {a} {sorted(out_a)} vs {b} {sorted(out_b)}"
+            )
+        out_abs, out_rel = _max_abs_rel(out_a["output"], out_b["output"], f"{a}-{b} output")
+        grad_abs = grad_rel = float("nan")
+        if grad_a is not None and grad_b is not None:
+            grad_abs, grad_rel = _max_abs_rel(grad_a, grad_b, f"{a}-{b} input gradient")
+        attention = [
+            _max_abs_rel(out_a[k], out_b[k], f"{a}-{b} attention {k!r}")[0]
+            for k in sorted(out_a)
+            if k != "output"
+        ]
+        att_abs = max(attention) if attention else float("nan")
+        rows.append((f"{a}-{b}", out_abs, out_rel, grad_abs, grad_rel, att_abs))
+    table = ParityTable(rows, columns=list(TABLE_COLUMNS))
+    if name is not None:
+        table.attrs["name"] = name
+    if kwargs is not None:
+        table.attrs["kwargs"] = dict(kwargs)
+    if input_shape is not None:
+        table.attrs["input_shape"] = tuple(int(d) for d in input_shape)
+    return table
+
+
+def compare_frameworks(
+    name: str,
+    x_nchw,
+    *,
+    frameworks: Sequence[str] = FRAMEWORKS,
+    seed: int = 0,
+    grad: bool = True,
+    **kwargs,
+):
+    """Run the same module with the same weights and input in several frameworks.
+
+    Builds ``vision_attention.<framework>.<name>(**kwargs)`` in each framework, loads the
+    same :func:`random_weights` (``seed``) into each, runs :func:`run_module` on ``x_nchw``
+    and returns :func:`difference_table` of the results.
+
+    Args:
+        name: module class name or ``"attention_resnet"``.
+        x_nchw: input ``(B, C, H, W)``, cast to float32.
+        frameworks: at least two of ``("torch", "paddle", "tensorflow")``; pairs are
+            formed in this order (``torch-paddle``, ``torch-tensorflow``, ``paddle-tensorflow``).
+        seed: seed of the weights.
+        grad: also compare d(sum(output))/dx.
+        **kwargs: constructor arguments of the module.
+
+    Returns:
+        a DataFrame with columns ``pair, output_max_abs, output_max_rel, grad_max_abs,
+        grad_max_rel, attention_max_abs``; ``attrs`` carries ``name``, ``kwargs``,
+        ``input_shape``.
+
+    Raises:
+        ValueError: fewer than two or unknown/repeated frameworks; errors of the module.
+    """
+    frameworks = tuple(frameworks)
+    for fw in frameworks:
+        check_framework(fw)
+    if len(frameworks) < 2 or len(set(frameworks)) != len(frameworks):
+        raise ValueError(
+            f"compare_frameworks: argument 'frameworks' expected two or more distinct names "
+            f"from {FRAMEWORKS}, got {frameworks!r}"
+        )
+    x = np.asarray(x_nchw, dtype=np.float32)
+    weights = random_weights(name, seed=seed, **kwargs)
+    results = {}
+    # Build in the safe import order (paddle before tensorflow), report in the given order.
+    for fw in sorted(frameworks, key=FRAMEWORKS.index):
+        module = build_module(fw, name, **kwargs)
+        load_weights(module, weights)
+        results[fw] = run_module(fw, module, x, grad=grad)
+    results = {fw: results[fw] for fw in frameworks}
+    return difference_table(results, name=name, kwargs=kwargs, input_shape=x.shape)

@@ -1,0 +1,197 @@
+"""Every layout difference between the three frameworks, in one place.
+
+The canonical weight format is PyTorch's: a ``dict[str, numpy.ndarray]`` keyed like
+``state_dict()`` (without ``num_batches_tracked``), float32, with these layouts:
+
+============  ==========================  ===========================  =================================
+leaf kind     PyTorch (canonical)         Paddle                       Keras 3
+============  ==========================  ===========================  =================================
+conv2d        weight (O, I/g, kH, kW)     weight, same                 kernel (kH, kW, I/g, O)
+conv1d        weight (O, I, K)            weight, same                 kernel (K, I, O)
+depthwise     weight (C*M, 1, kH, kW)     weight, same (groups=C)      DepthwiseConv2D kernel (kH, kW, C, M)
+linear        weight (out, in)            weight (in, out)             Dense kernel (in, out)
+batchnorm     weight, bias,               weight, bias,                gamma, beta,
+              running_mean, running_var   _mean, _variance             moving_mean, moving_variance
+============  ==========================  ===========================  =================================
+
+Biases are 1-D ``(O,)`` everywhere. BatchNorm hyper-parameters are not weights but must
+agree too: the canonical ``eps`` is ``1e-5`` (PyTorch's and Paddle's default; Keras's default is
+``1e-3``), and momentum is written in PyTorch's convention ``m`` (new = (1-m)*old + m*batch),
+which is ``1 - m`` in Paddle and Keras.
+
+Activations: PyTorch and Paddle modules take NCHW, the TensorFlow modules NHWC. The parity
+layer always speaks NCHW; 4-D inputs, outputs, attention maps and input gradients are
+transposed here. Arrays of any other rank (e.g. logits ``(B, classes)``) are layout-free.
+
+Nothing in this module imports a framework: it converts numpy arrays only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "CANONICAL_BN_EPS",
+    "FRAMEWORK_LAYOUT",
+    "Converter",
+    "ParamSpec",
+    "PARAMS",
+    "param_specs",
+    "momentum_to_canonical",
+    "momentum_from_canonical",
+    "activation_to_framework",
+    "activation_from_framework",
+    "outputs_from_framework",
+]
+
+CANONICAL_BN_EPS = 1e-5
+"""BatchNorm epsilon assumed by the canonical weight format (PyTorch's default)."""
+
+FRAMEWORK_LAYOUT = {"torch": "NCHW", "paddle": "NCHW", "tensorflow": "NHWC"}
+"""Activation layout of each framework's modules."""
+
+
+@dataclass(frozen=True)
+class Converter:
+    """A pair of inverse array conversions between a framework layout and the canonical one.
+
+    ``to_canonical(a)`` maps a framework array to the canonical layout;
+    ``from_canonical(a, framework_shape)`` maps a canonical array back (the framework shape
+    is needed where the canonical layout folds two axes, as for depthwise kernels);
+    ``canonical_shape(framework_shape)`` gives the canonical shape without touching data.
+    """
+
+    name: str
+    to_canonical: Callable[[np.ndarray], np.ndarray]
+    from_canonical: Callable[[np.ndarray, tuple], np.ndarray]
+    canonical_shape: Callable[[tuple], tuple]
+
+
+def _permutation(axes: tuple[int, ...], name: str) -> Converter:
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    return Converter(
+        name=name,
+        to_canonical=lambda a: np.ascontiguousarray(np.transpose(a, axes)),
+        from_canonical=lambda a, shape: np.ascontiguousarray(np.transpose(a, inverse)),
+        canonical_shape=lambda shape: tuple(shape[i] for i in axes),
+    )
+
+
+def _depthwise_to_canonical(a: np.ndarray) -> np.ndarray:
+    # Keras (kH, kW, C, M) -> PyTorch (C*M, 1, kH, kW); output channel o = c*M + m in both.
+    kh, kw, c, m = a.shape
+    return np.ascontiguousarray(np.transpose(a, (2, 3, 0, 1)).reshape(c * m, 1, kh, kw))
+
+
+def _depthwise_from_canonical(a: np.ndarray, shape: tuple) -> np.ndarray:
+    kh, kw, c, m = shape
+    return np.ascontiguousarray(np.transpose(a.reshape(c, m, kh, kw), (2, 3, 0, 1)))
+
+
+IDENTITY = Converter(
+    name="identity",
+    to_canonical=lambda a: np.ascontiguousarray(a),
+    from_canonical=lambda a, shape: np.ascontiguousarray(a),
+    canonical_shape=lambda shape: tuple(shape),
+)
+LINEAR_IN_OUT = _permutation((1, 0), "(in, out) <-> (out, in)")
+CONV2D_HWIO = _permutation((3, 2, 0, 1), "HWIO <-> OIHW")
+CONV1D_KIO = _permutation((2, 1, 0), "(K, I, O) <-> (O, I, K)")
+DEPTHWISE_HWCM = Converter(
+    name="(kH, kW, C, M) <-> (C*M, 1, kH, kW)",
+    to_canonical=_depthwise_to_canonical,
+    from_canonical=_depthwise_from_canonical,
+    canonical_shape=lambda s: (s[2] * s[3], 1, s[0], s[1]),
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One array of a leaf layer: its attribute name in the framework, its canonical suffix,
+    its converter, and whether the layer may lack it (a conv without bias)."""
+
+    framework_name: str
+    canonical_name: str
+    converter: Converter
+    optional: bool = False
+
+
+def _bn(weight: str, bias: str, mean: str, var: str) -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec(weight, "weight", IDENTITY),
+        ParamSpec(bias, "bias", IDENTITY),
+        ParamSpec(mean, "running_mean", IDENTITY),
+        ParamSpec(var, "running_var", IDENTITY),
+    )
+
+
+def _weight_bias(weight: str, converter: Converter, bias: str = "bias") -> tuple[ParamSpec, ...]:
+    return (ParamSpec(weight, "weight", converter), ParamSpec(bias, "bias", IDENTITY, optional=True))
+
+
+PARAMS: dict[str, dict[str, tuple[ParamSpec, ...]]] = {
+    "torch": {
+        "conv2d": _weight_bias("weight", IDENTITY),
+        "conv1d": _weight_bias("weight", IDENTITY),
+        "linear": _weight_bias("weight", IDENTITY),
+        "batchnorm": _bn("weight", "bias", "running_mean", "running_var"),
+    },
+    "paddle": {
+        "conv2d": _weight_bias("weight", IDENTITY),
+        "conv1d": _weight_bias("weight", IDENTITY),
+        "linear": _weight_bias("weight", LINEAR_IN_OUT),
+        "batchnorm": _bn("weight", "bias", "_mean", "_variance"),
+    },
+    "tensorflow": {
+        "conv2d": _weight_bias("kernel", CONV2D_HWIO),
+        "conv1d": _weight_bias("kernel", CONV1D_KIO),
+        "depthwise": _weight_bias("kernel", DEPTHWISE_HWCM),
+        "linear": _weight_bias("kernel", LINEAR_IN_OUT),
+        "batchnorm": _bn("gamma", "beta", "moving_mean", "moving_variance"),
+    },
+}
+"""``PARAMS[framework][kind]``: the arrays of one leaf layer and how each converts."""
+
+
+def param_specs(framework: str, kind: str) -> tuple[ParamSpec, ...]:
+    """The :class:`ParamSpec` tuple of a leaf kind in a framework (``KeyError`` if unknown)."""
+    try:
+        return PARAMS[framework][kind]
+    except KeyError:
+        raise KeyError(f"no layout for leaf kind {kind!r} in framework {framework!r}") from None
+
+
+def momentum_to_canonical(framework: str, momentum: float) -> float:
+    """BatchNorm momentum of ``framework`` written in PyTorch's convention (``m`` <-> ``1-m``)."""
+    return float(momentum) if framework == "torch" else 1.0 - float(momentum)
+
+
+def momentum_from_canonical(framework: str, momentum: float) -> float:
+    """PyTorch-convention BatchNorm momentum written in ``framework``'s convention."""
+    return momentum_to_canonical(framework, momentum)  # the map m -> 1-m is its own inverse
+
+
+def activation_to_framework(framework: str, array: np.ndarray) -> np.ndarray:
+    """A canonical (NCHW) activation in ``framework``'s layout: 4-D arrays become NHWC for
+    TensorFlow; other ranks and other frameworks are returned unchanged."""
+    array = np.asarray(array)
+    if FRAMEWORK_LAYOUT[framework] == "NHWC" and array.ndim == 4:
+        return np.ascontiguousarray(np.transpose(array, (0, 2, 3, 1)))
+    return array
+
+
+def activation_from_framework(framework: str, array: np.ndarray) -> np.ndarray:
+    """A ``framework`` activation in the canonical NCHW layout (inverse of
+    :func:`activation_to_framework`)."""
+    array = np.asarray(array)
+    if FRAMEWORK_LAYOUT[framework] == "NHWC" and array.ndim == 4:
+        return np.ascontiguousarray(np.transpose(array, (0, 3, 1, 2)))
+    return array
+
+
+def outputs_from_framework(framework: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Apply :func:`activation_from_framework` to every array of an output/attention dict."""
+    return {key: activation_from_framework(framework, value) for key, value in outputs.items()}

@@ -1,0 +1,250 @@
+"""Matplotlib helpers for attention weights and maps (framework-neutral: numpy in, Axes out).
+
+Every function takes plain arrays (anything :func:`numpy.asarray` accepts, so a CPU
+PyTorch tensor, a Paddle tensor's ``.numpy()`` or a TensorFlow tensor's ``.numpy()``),
+draws on a given :class:`matplotlib.axes.Axes` (or a new figure when ``ax`` is ``None``)
+and returns that Axes. Shapes are checked before anything is drawn; a bad argument raises
+:class:`ValueError` naming the argument, what was expected and what was given.
+
+* :func:`plot_channel_weights` -- one bar per channel, e.g. SE/ECA/CBAM channel weights
+  ``(B, C, 1, 1)`` for one image.
+* :func:`plot_channel_grid` -- the same weights as a ``rows x columns`` heat map, for channels
+  that come in families (the Gabor bank of :func:`vision_attention.data.image_feature_maps`
+  is 8 orientations per (colour source, frequency) pair).
+* :func:`overlay_attention` -- a spatial attention map ``(h, w)`` upsampled to the image size
+  (bilinear, scikit-image ``resize``) and drawn over the image with a colour bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["as_vector", "as_map", "plot_channel_weights", "plot_channel_grid", "overlay_attention"]
+
+
+def _new_axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    return ax
+
+
+def as_vector(weights, name: str = "weights") -> np.ndarray:
+    """Return ``weights`` as a 1-D float array ``(C,)``.
+
+    Singleton axes are dropped, so the channel weights of one image in any layout work:
+    ``(C,)``, ``(1, C)``, ``(1, C, 1, 1)`` (NCHW) or ``(1, 1, 1, C)`` (NHWC).
+
+    Raises:
+        ValueError: if ``weights`` is empty or has more than one non-singleton axis
+            (e.g. a batch of several images: select one first).
+    """
+    array = np.asarray(weights, dtype=np.float64)
+    squeezed = np.squeeze(array)
+    if squeezed.ndim == 0 and array.size == 1:
+        squeezed = squeezed.reshape(1)
+    if squeezed.ndim != 1 or squeezed.size == 0:
+        raise ValueError(
+            f"argument '{name}' expected the weights of one image, shape (C,) or with singleton "
+            f"axes such as (1, C, 1, 1); got shape {array.shape}"
+        )
+    return squeezed
+
+
+def as_map(attention_map, name: str = "attention_map") -> np.ndarray:
+    """Return ``attention_map`` as a 2-D float array ``(h, w)``.
+
+    Singleton axes are dropped, so one image's spatial map works in any layout:
+    ``(h, w)``, ``(1, 1, h, w)`` (NCHW) or ``(1, h, w, 1)`` (NHWC).
+
+    Raises:
+        ValueError: if the map does not have exactly two non-singleton axes.
+    """
+    array = np.asarray(attention_map, dtype=np.float64)
+    squeezed = np.squeeze(array)
+    if squeezed.ndim != 2:
+        raise ValueError(
+            f"argument '{name}' expected one spatial map, shape (h, w) or with singleton axes "
+            f"such as (1, 1, h, w); got shape {array.shape}"
+        )
+    return squeezed
+
+
+def _check_labels(labels, count: int, name: str) -> list[str]:
+    labels = [str(label) for label in labels]
+    if len(labels) != count:
+        raise ValueError(f"argument '{name}' expected {count} labels, got {len(labels)}")
+    return labels
+
+
+def plot_channel_weights(
+    weights,
+    labels: Sequence[str] | None = None,
+    ax=None,
+    *,
+    title: str | None = None,
+    color: str = "tab:blue",
+    reference: float | None = 0.5,
+):
+    """Bar chart of per-channel attention weights.
+
+    Args:
+        weights: ``(C,)`` or one image's ``(1, C, 1, 1)`` / ``(1, 1, 1, C)`` weights.
+        labels: optional ``C`` channel names, drawn as x tick labels (vertical, small).
+        ax: the Axes to draw on; a new figure when ``None``.
+        title: optional title.
+        color: bar colour.
+        reference: y value of a dashed horizontal reference line (default 0.5, the output of
+            a sigmoid at 0, i.e. "no preference"); ``None`` draws none.
+
+    Returns:
+        The Axes, with one bar per channel (``ax.patches``).
+
+    Raises:
+        ValueError: ``weights`` not one image's weights; ``labels`` of the wrong length.
+    """
+    values = as_vector(weights)
+    if labels is not None:
+        labels = _check_labels(labels, values.size, "labels")
+    ax = _new_axes(ax)
+    positions = np.arange(values.size)
+    ax.bar(positions, values, color=color, width=0.8)
+    if reference is not None:
+        ax.axhline(reference, color="0.3", linestyle="--", linewidth=1)
+    ax.set_xlim(-0.6, values.size - 0.4)
+    if labels is not None:
+        ax.set_xticks(positions)
+        ax.set_xticklabels(labels, rotation=90, fontsize=6)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("weight")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_channel_grid(
+    weights,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    ax=None,
+    *,
+    title: str | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    annotate: bool = False,
+    fontsize: float = 8,
+):
+    """Heat map of ``C = rows x columns`` channel weights, channel ``c`` at ``divmod(c, columns)``.
+
+    Args:
+        weights: ``(C,)`` or one image's ``(1, C, 1, 1)`` / ``(1, 1, 1, C)`` weights.
+        row_labels, column_labels: names of the rows and columns; their lengths must
+            multiply to ``C``.
+        ax: the Axes to draw on; a new figure when ``None``.
+        title, cmap, vmin, vmax: as in :meth:`matplotlib.axes.Axes.imshow`.
+        colorbar: draw a colour bar beside the Axes.
+        annotate: write each value (2 decimals) in its cell.
+        fontsize: size of the row and column labels (points).
+
+    Returns:
+        The Axes; ``ax.images[0]`` holds the ``(rows, columns)`` array.
+
+    Raises:
+        ValueError: ``weights`` not one image's weights, or
+            ``len(row_labels) * len(column_labels) != C``.
+    """
+    values = as_vector(weights)
+    rows, columns = len(row_labels), len(column_labels)
+    if rows * columns != values.size:
+        raise ValueError(
+            f"argument 'row_labels'/'column_labels' expected {rows} x {columns} = {values.size} "
+            f"cells (C), got {rows * columns}"
+        )
+    grid = values.reshape(rows, columns)
+    ax = _new_axes(ax)
+    image = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_yticks(np.arange(rows))
+    ax.set_yticklabels([str(label) for label in row_labels], fontsize=fontsize)
+    ax.set_xticks(np.arange(columns))
+    ax.set_xticklabels([str(label) for label in column_labels], fontsize=fontsize)
+    if annotate:
+        middle = (np.nanmin(grid) + np.nanmax(grid)) / 2
+        for (r, c), value in np.ndenumerate(grid):
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if value > middle else "white")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def overlay_attention(
+    image,
+    attention_map,
+    ax=None,
+    alpha: float = 0.5,
+    *,
+    cmap: str = "jet",
+    title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    colorbar_label: str | None = None,
+):
+    """Draw a spatial attention map over an image, upsampled to the image size.
+
+    The map ``(h, w)`` is resized to the image's ``(H, W)`` with bilinear interpolation
+    (scikit-image ``resize``, ``order=1``, values preserved), then drawn with ``alpha`` over
+    the image; both layers share the image's extent, so pixel ``(i, j)`` of the map lies on
+    pixel ``(i, j)`` of the image.
+
+    Args:
+        image: ``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A); floats in [0, 1] or ``uint8``.
+        attention_map: ``(h, w)``, or one image's ``(1, 1, h, w)`` (NCHW) / ``(1, h, w, 1)``
+            (NHWC) map. Any aspect ratio; it is stretched to ``(H, W)``.
+        ax: the Axes to draw on; a new figure when ``None``.
+        alpha: opacity of the map in [0, 1].
+        cmap, vmin, vmax: colour mapping of the map (default: the map's own range).
+        title: optional title.
+        colorbar: draw a colour bar for the map beside the Axes.
+        colorbar_label: optional label of the colour bar.
+
+    Returns:
+        The Axes: ``ax.images[0]`` is the image, ``ax.images[1]`` the upsampled ``(H, W)`` map.
+
+    Raises:
+        ValueError: ``image`` not ``(H, W)`` or ``(H, W, 3|4)``; ``attention_map`` not one 2-D
+            map; ``alpha`` outside [0, 1].
+    """
+    picture = np.asarray(image)
+    if picture.ndim not in (2, 3) or (picture.ndim == 3 and picture.shape[2] not in (3, 4)) \
+            or 0 in picture.shape:
+        raise ValueError(
+            f"argument 'image' expected an (H, W) or (H, W, 3|4) array, got shape {picture.shape}"
+        )
+    small = as_map(attention_map)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"argument 'alpha' expected a number in [0, 1], got {alpha!r}")
+    from skimage.transform import resize
+
+    height, width = picture.shape[:2]
+    large = resize(small, (height, width), order=1, mode="edge", anti_aliasing=False,
+                   preserve_range=True)
+    ax = _new_axes(ax)
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+    layer = ax.imshow(large, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
+    ax.set_axis_off()
+    if colorbar:
+        bar = ax.figure.colorbar(layer, ax=ax, fraction=0.046, pad=0.04)
+        if colorbar_label:
+            bar.set_label(colorbar_label)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -1,0 +1,97 @@
+"""Shared test set-up.
+
+Import order: in one process ``import tensorflow`` followed by ``import paddle`` crashes
+(see :mod:`vision_attention._frameworks`), and so does ``import tensorflow`` followed by
+``import torchvision`` (torchvision loads Triton, whose ``libtriton.so`` segfaults when
+loaded after TensorFlow; ``tests/test_import_order.py`` checks the package's handling of
+both). Importing ``vision_attention.paddle`` and ``torchvision`` here, before any test module
+is collected, makes every later import in this pytest process safe whatever a test module
+imports first.
+
+Parity cases: the attention modules, their constructor arguments per channel count, and a
+session cache of modules loaded with the same reference weights in all three frameworks
+(weights depend on the module and channel count only, so shapes reuse them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vision_attention.paddle  # noqa: F401  (must come before anything imports tensorflow)
+import torchvision  # noqa: F401, I001  (likewise: Triton after TensorFlow segfaults)
+from vision_attention.parity import FRAMEWORKS, build_module, load_weights, random_weights
+
+PAIRS = (("torch", "paddle"), ("torch", "tensorflow"), ("paddle", "tensorflow"))
+
+# The tolerances of the parity contract (float32); never loosen them.
+OUTPUT_ATOL = 1e-5
+GRAD_ATOL = 1e-4
+RESNET_RTOL = 1e-4
+
+MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM")
+CHANNELS = (16, 64, 256)
+BATCHES = (1, 3)
+SPATIAL = ((7, 9), (8, 8))
+
+
+def module_kwargs(name: str, channels: int) -> dict:
+    """Constructor arguments of ``name`` for inputs with ``channels`` channels.
+
+    The reduction ratio is 16 (the papers' value) where ``channels // 16 >= 2`` and 8 for
+    16 channels, so every bottleneck has at least two units.
+    """
+    r = 16 if channels >= 32 else 8
+    return {
+        "SEBlock": {"in_channels": channels, "reduction_ratio": r},
+        "ECA": {"in_channels": channels},
+        "ChannelAttention": {"in_channels": channels, "reduction_ratio": r},
+        "SpatialAttention": {"kernel_size": 7},
+        "CBAM": {"in_channels": channels, "reduction_ratio": r, "kernel_size": 7},
+        "BAM": {"in_channels": channels, "reduction_ratio": r, "dilation": 4},
+    }[name]
+
+
+def seeded_input(*shape: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal float32 input of ``shape`` (NCHW), seeded by shape and ``seed``."""
+    rng = np.random.default_rng([seed, *shape])
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+class LoadedModules:
+    """Cache: ``(name, channels) -> (weights, {framework: module with those weights})``."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def get(self, name: str, channels: int):
+        key = (name, channels)
+        if key not in self._cache:
+            kwargs = module_kwargs(name, channels)
+            weights = random_weights(name, seed=channels, **kwargs)
+            modules = {}
+            for fw in FRAMEWORKS:
+                modules[fw] = build_module(fw, name, **kwargs)
+                load_weights(modules[fw], weights)
+            self._cache[key] = (weights, modules)
+        return self._cache[key]
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+    """Run PyTorch on one thread for the module's tests. On a busy 2-core machine PyTorch's
+    two OpenMP threads contend with other processes and a ResNet-50 forward pass takes
+    seconds instead of 0.2 s; one thread is fast either way. Restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def loaded_modules() -> LoadedModules:
+    """Modules of every framework loaded with the same reference weights (read-only: tests
+    that change weights must build their own modules)."""
+    return LoadedModules()
