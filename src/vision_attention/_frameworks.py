@@ -131,6 +131,8 @@ def import_paddle():
             ``RTLD_DEEPBIND`` (only glibc has it), so Paddle cannot be loaded safely.
     """
     quiet_environment()
+    if "paddle" not in sys.modules and "tensorflow" in sys.modules and not hasattr(os, "RTLD_DEEPBIND"):
+        raise ImportError(IMPORT_ORDER_MESSAGE)  # before Triton, so the message names Paddle
     _preload("triton")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "No ccache found" from paddle.utils
