@@ -18,7 +18,7 @@ FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' 
 help:
 	@echo "make book    build the HTML book into _build/html (executes the chapters; cached)"
 	@echo "make test    run the test suite"
-	@echo "make chapter CH=book/channel_attention.md   build one chapter on its own"
+	@echo "make chapter CH=book/channel_attention.md   re-execute one chapter, then rebuild the book"
 	@echo "make bench   measure build, test and module timings"
 
 setup:
@@ -39,9 +39,16 @@ book-cold:
 	rm -rf _build
 	$(MAKE) book
 
+# Re-execute one chapter: drop its cached execution, then build the whole book (the other
+# chapters come from the cache, so this costs about one chapter's execution time, and links,
+# glossary and references resolve as in the full book).
 chapter: setup
-	@test -n "$(CH)" || { echo "usage: make chapter CH=book/<chapter>.md"; exit 2; }
-	$(RUN) jupyter-book build $(CH)
+	@test -n "$(CH)" && test -f "$(CH)" || { echo "usage: make chapter CH=book/<chapter>.md, one of:" book/*.md; exit 2; }
+	@$(RUN) python -c "import os, sys; from jupyter_cache import get_cache; \
+	c = get_cache('$(CACHE_DIR)'); path = os.path.abspath(sys.argv[1]); \
+	gone = [r.pk for r in c.list_cache_records() if r.uri == path]; [c.remove_cache(pk) for pk in gone]; \
+	print(f'{sys.argv[1]}: dropped {len(gone)} cached execution(s)')" "$(CH)"
+	@$(MAKE) --no-print-directory book
 
 test: setup
 	$(RUN) pytest
