@@ -40,6 +40,7 @@ CONSTRUCTOR_CASES = [
     ("ECA", {"in_channels": 16, "kernel_size": -3}, "kernel_size", -3),
     ("ECA", {"in_channels": 0}, "in_channels", 0),
     ("ECA", {"in_channels": 16, "gamma": 0}, "gamma", 0),
+    ("ECA", {"in_channels": 16, "b": "1"}, "b", "1"),
     ("SpatialAttention", {"kernel_size": 2}, "kernel_size", 2),
     ("SpatialAttention", {"kernel_size": 0}, "kernel_size", 0),
     ("SpatialAttention", {"kernel_size": -7}, "kernel_size", -7),

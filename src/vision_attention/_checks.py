@@ -16,6 +16,7 @@ __all__ = [
     "check_reduction_ratio",
     "check_odd_kernel_size",
     "check_positive_number",
+    "check_real_number",
     "check_feature_map",
     "check_choice",
 ]
@@ -36,6 +37,13 @@ def check_positive_number(owner: str, name: str, value) -> float:
     """Return ``value`` as ``float`` if it is a positive real number, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{owner}: argument '{name}' expected a positive number, got {value!r}")
+    return float(value)
+
+
+def check_real_number(owner: str, name: str, value) -> float:
+    """Return ``value`` as ``float`` if it is a finite real number, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
+        raise ValueError(f"{owner}: argument '{name}' expected a finite real number, got {value!r}")
     return float(value)
 
 

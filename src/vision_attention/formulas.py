@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ._checks import check_positive_int, check_positive_number
+from ._checks import check_positive_int, check_positive_number, check_real_number
 
 __all__ = ["eca_kernel_size"]
 
@@ -30,9 +30,11 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
         An odd positive int. Examples: C=64 -> 3, C=256 -> 5, C=2048 -> 7.
 
     Raises:
-        ValueError: if ``channels`` is not a positive int or ``gamma`` is not positive.
+        ValueError: if ``channels`` is not a positive int, ``gamma`` is not positive or ``b``
+            is not a finite real number.
     """
     channels = check_positive_int("eca_kernel_size", "channels", channels)
     gamma = check_positive_number("eca_kernel_size", "gamma", gamma)
+    b = check_real_number("eca_kernel_size", "b", b)
     t = int(abs((math.log2(channels) + b) / gamma))
     return t if t % 2 else t + 1

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .._checks import check_feature_map, check_odd_kernel_size, check_positive_int, check_positive_number
+from .._checks import (
+    check_feature_map,
+    check_odd_kernel_size,
+    check_positive_int,
+    check_positive_number,
+    check_real_number,
+)
 from .._frameworks import import_tensorflow
 from ..formulas import eca_kernel_size
 
@@ -37,8 +43,8 @@ class ECA(keras.layers.Layer):
         shape ``(B, 1, 1, C)`` in (0, 1).
 
     Raises:
-        ValueError: non-positive ``in_channels`` or ``gamma``; ``kernel_size`` even or
-            non-positive; input not 4-D or with a channel count (last axis) other than
+        ValueError: non-positive ``in_channels`` or ``gamma``; ``b`` not a finite number;
+            ``kernel_size`` even or non-positive; input not 4-D or with a channel count (last axis) other than
             ``in_channels``.
     """
 
@@ -47,7 +53,7 @@ class ECA(keras.layers.Layer):
         owner = type(self).__name__
         self.in_channels = check_positive_int(owner, "in_channels", in_channels)
         self.gamma = check_positive_number(owner, "gamma", gamma)
-        self.b = b
+        self.b = check_real_number(owner, "b", b)
         if kernel_size is None:
             kernel_size = eca_kernel_size(self.in_channels, gamma, b)
         self.kernel_size = check_odd_kernel_size(owner, kernel_size)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_feature_map, check_odd_kernel_size, check_positive_int, check_positive_number
+from .._checks import (
+    check_feature_map,
+    check_odd_kernel_size,
+    check_positive_int,
+    check_positive_number,
+    check_real_number,
+)
 from ..formulas import eca_kernel_size
 
 
@@ -31,8 +37,8 @@ class ECA(nn.Module):
         shape ``(B, C, 1, 1)`` in (0, 1).
 
     Raises:
-        ValueError: non-positive ``in_channels`` or ``gamma``; ``kernel_size`` even or
-            non-positive; input not 4-D or with a channel count other than ``in_channels``.
+        ValueError: non-positive ``in_channels`` or ``gamma``; ``b`` not a finite number;
+            ``kernel_size`` even or non-positive; input not 4-D or with a channel count other than ``in_channels``.
     """
 
     def __init__(self, in_channels: int, gamma: float = 2, b: float = 1, kernel_size: int | None = None):
@@ -40,7 +46,7 @@ class ECA(nn.Module):
         owner = type(self).__name__
         self.in_channels = check_positive_int(owner, "in_channels", in_channels)
         self.gamma = check_positive_number(owner, "gamma", gamma)
-        self.b = b
+        self.b = check_real_number(owner, "b", b)
         if kernel_size is None:
             kernel_size = eca_kernel_size(self.in_channels, gamma, b)
         self.kernel_size = check_odd_kernel_size(owner, kernel_size)
