@@ -156,8 +156,10 @@ def _make_call(framework: str, module_name: str, input_shape, seed: int):
     else:
         from .._frameworks import import_tensorflow
 
+        from ..parity.layouts import activation_to_framework
+
         tf = import_tensorflow()
-        xt = tf.constant(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))  # NHWC
+        xt = tf.constant(activation_to_framework("tensorflow", x))  # NCHW -> NHWC, one place
 
         def call():
             return module(xt, training=False)
