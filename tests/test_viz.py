@@ -111,3 +111,23 @@ def test_vector_and_map_helpers_name_the_argument():
         viz.as_vector(np.ones((0,)), name="w")
     with pytest.raises(ValueError, match="'m'"):
         viz.as_map(np.ones((3, 3, 3)), name="m")
+
+
+def test_use_book_style_sets_the_house_style_and_rejects_unknown_formats():
+    import matplotlib
+
+    viz.use_book_style()
+    assert matplotlib.rcParams["image.cmap"] == "magma"
+    assert matplotlib.rcParams["figure.constrained_layout.use"] is True
+    with pytest.raises(ValueError, match="argument 'inline_format' expected 'svg'.*got 'jpeg'"):
+        viz.use_book_style("jpeg")
+
+
+def test_overlay_attention_defaults_to_the_fixed_attention_scale():
+    import matplotlib.pyplot as plt
+
+    ax = viz.overlay_attention(np.zeros((8, 8)), np.full((2, 2), 0.4))
+    layer = ax.images[1]
+    assert layer.get_cmap().name == "viridis"
+    assert layer.get_clim() == (0.0, 1.0)
+    plt.close(ax.figure)

@@ -13,6 +13,13 @@ and returns that Axes. Shapes are checked before anything is drawn; a bad argume
   is 8 orientations per (colour source, frequency) pair).
 * :func:`overlay_attention` -- a spatial attention map ``(h, w)`` upsampled to the image size
   (bilinear, scikit-image ``resize``) and drawn over the image with a colour bar.
+* :func:`use_book_style` -- the house style of the book's figures (called by every chapter).
+
+House style: perceptually uniform colour maps only (:data:`ATTENTION_CMAP` for attention
+weights, :data:`FEATURE_CMAP` for feature maps and counts; never ``jet``, whose bright bands
+invent edges), attention weights on the fixed scale [0, 1] with a colour bar unless the
+caption says otherwise, constrained layout so titles do not overlap, and vector (SVG) output
+in notebooks so figures stay sharp on HiDPI screens.
 """
 
 from __future__ import annotations
@@ -21,7 +28,65 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_vector", "as_map", "plot_channel_weights", "plot_channel_grid", "overlay_attention"]
+__all__ = [
+    "ATTENTION_CMAP",
+    "FEATURE_CMAP",
+    "ATTENTION_RANGE",
+    "use_book_style",
+    "as_vector",
+    "as_map",
+    "plot_channel_weights",
+    "plot_channel_grid",
+    "overlay_attention",
+]
+
+ATTENTION_CMAP = "viridis"
+"""Colour map of attention weights (perceptually uniform, readable in grey and by most
+colour-blind readers)."""
+FEATURE_CMAP = "magma"
+"""Colour map of feature maps, gradients and other non-negative magnitudes."""
+ATTENTION_RANGE = (0.0, 1.0)
+"""The fixed colour scale of attention weights: sigmoid outputs lie in (0, 1)."""
+
+BOOK_RC = {
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "figure.titlesize": 11,
+    "image.cmap": FEATURE_CMAP,
+    "savefig.bbox": "tight",
+    "svg.fonttype": "none",  # text stays text in the SVG: sharp and searchable
+}
+"""The matplotlib settings of the house style (see :func:`use_book_style`)."""
+
+
+def use_book_style(inline_format: str = "svg") -> None:
+    """Apply the house style to matplotlib, and vector output to notebook figures.
+
+    Sets :data:`BOOK_RC` and, inside IPython/Jupyter, the inline figure format
+    (``"svg"`` by default: sharp at any zoom; ``"retina"`` gives 2x PNG). Outside IPython
+    only the matplotlib settings change.
+
+    Raises:
+        ValueError: ``inline_format`` is not ``"svg"``, ``"retina"`` or ``"png"``.
+    """
+    if inline_format not in ("svg", "retina", "png"):
+        raise ValueError(
+            f"argument 'inline_format' expected 'svg', 'retina' or 'png', got {inline_format!r}"
+        )
+    import matplotlib
+
+    matplotlib.rcParams.update(BOOK_RC)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is in the book environment
+        return
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats(inline_format)
 
 
 def _new_axes(ax):
@@ -191,10 +256,10 @@ def overlay_attention(
     ax=None,
     alpha: float = 0.5,
     *,
-    cmap: str = "jet",
+    cmap: str = ATTENTION_CMAP,
     title: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
+    vmin: float | None = ATTENTION_RANGE[0],
+    vmax: float | None = ATTENTION_RANGE[1],
     colorbar: bool = True,
     colorbar_label: str | None = None,
 ):
@@ -211,7 +276,9 @@ def overlay_attention(
             (NHWC) map. Any aspect ratio; it is stretched to ``(H, W)``.
         ax: the Axes to draw on; a new figure when ``None``.
         alpha: opacity of the map in [0, 1].
-        cmap, vmin, vmax: colour mapping of the map (default: the map's own range).
+        cmap, vmin, vmax: colour mapping of the map; default the house style's
+            :data:`ATTENTION_CMAP` on the fixed range [0, 1] (pass ``vmin=None, vmax=None``
+            for the map's own range, and say so in the caption).
         title: optional title.
         colorbar: draw a colour bar for the map beside the Axes.
         colorbar_label: optional label of the colour bar.

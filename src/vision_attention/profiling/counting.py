@@ -118,8 +118,8 @@ def count_flops(module, input_shape=(1, 3, 224, 224)) -> dict:
         input_shape: the input shape, ``(B, C, H, W)``; counts scale with ``B``.
 
     Returns:
-        ``{"flops": int, "macs": int, "elementwise": int, "flops_by_op": {op: int},
-        "elementwise_by_op": {op: int}}``. ``flops`` is from
+        A dict with keys ``"flops"``, ``"macs"``, ``"elementwise"`` (ints) and
+        ``"flops_by_op"``, ``"elementwise_by_op"`` (``{op: int}``). ``flops`` is from
         :class:`torch.utils.flop_counter.FlopCounterMode` (multiply-add = 2 FLOPs,
         convolutions and matmuls only), ``macs = flops // 2``; ``elementwise`` counts the
         element-wise work that ``flops`` leaves out (pointwise ops and BatchNorm: one per

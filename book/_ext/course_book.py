@@ -1,0 +1,262 @@
+"""Sphinx extension of the course book: framework tabs that run, trimmed source tabs, downloads.
+
+How chapter authors use it is documented in ``book/AUTHORING.md``. In short:
+
+* **Executed framework tabs.** Three consecutive code cells tagged ``framework-torch``,
+  ``framework-paddle`` and ``framework-tensorflow`` (in that order: the import order the
+  package needs) are executed like every other cell and then grouped, code *and* output, into
+  one sphinx-design tab set of the ``framework`` sync group. So the code a tab shows is the
+  code that ran for that framework, and one click selects a framework across the whole book.
+  A tagged cell outside such a triple is a build error (a warning, and the book builds with
+  warnings as errors).
+* **Trimmed source tabs.** ``{framework-source} se.SEBlock`` shows the object from
+  ``src/vision_attention/<framework>/se.py`` in each framework's tab with its docstrings
+  removed, and links to the API page that carries the full docstring. ``forward`` is shown
+  as ``call`` in the TensorFlow tab (Keras' name for the forward pass).
+* **Notebook downloads.** Every executed page offers its notebook (``.ipynb``, with outputs)
+  and, when it has framework tabs, one notebook per framework holding only that framework's
+  tabbed cells, beside the ``.md`` source in the download menu.
+* **No dead Thebe scripts.** Jupyter Book always loads ``sphinx_thebe``, whose inline
+  configuration script is added twice and throws ``SyntaxError: Identifier 'THEBE_JS_URL' has
+  already been declared`` on every page. The book does not use Thebe (``launch_buttons.thebe``
+  is false), so its scripts are dropped from the pages.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+from sphinx_design.shared import create_component
+
+import notebooks
+
+LOGGER = logging.getLogger(__name__)
+
+FRAMEWORKS = notebooks.FRAMEWORKS
+"""Tab order, sync ids and labels: the order is also the execution order the package needs."""
+SYNC_GROUP = "framework"
+METHOD_ALIASES = {"tensorflow": {"forward": "call"}}
+"""Method names that differ by framework: Keras calls the forward pass ``call``."""
+
+
+def _framework_tab_set(items: list[tuple[str, list[nodes.Node]]], classes=()) -> nodes.container:
+    """A sphinx-design tab set of the framework sync group; ``items`` = [(framework, nodes)]."""
+    tab_set = create_component("tab-set", classes=["sd-tab-set", *classes])
+    for framework, content in items:
+        label_text = FRAMEWORKS[framework]
+        label = nodes.rubric(label_text, "", nodes.Text(label_text), classes=["sd-tab-label"])
+        label["sync_id"] = framework
+        label["sync_group"] = SYNC_GROUP
+        tab_item = create_component("tab-item", classes=["sd-tab-item"], selected=False)
+        tab_item += label
+        tab_item += create_component(
+            "tab-content", classes=["sd-tab-content"], children=list(content)
+        )
+        tab_set += tab_item
+    return tab_set
+
+
+def _cell_framework(node: nodes.Node) -> str | None:
+    if not isinstance(node, nodes.container) or node.get("nb_element") != "cell_code":
+        return None
+    tagged = [fw for fw in FRAMEWORKS if f"tag_{notebooks.TAG_PREFIX}{fw}" in node["classes"]]
+    if len(tagged) > 1:
+        LOGGER.warning(
+            f"a code cell is tagged for several frameworks {tagged}; tag it for one [course.tabs]",
+            location=node,
+        )
+    return tagged[0] if tagged else None
+
+
+class FrameworkCellTabs(SphinxTransform):
+    """Group each run of torch, paddle, tensorflow tagged cells into one framework tab set."""
+
+    default_priority = 500
+
+    def apply(self, **kwargs) -> None:
+        order = list(FRAMEWORKS)
+        parents = {id(n.parent): n.parent for n in self.document.findall(nodes.container)
+                   if _cell_framework(n) is not None}
+        for parent in parents.values():
+            children, run = list(parent.children), []
+            new_children = []
+            for child in children + [None]:
+                framework = _cell_framework(child) if child is not None else None
+                if framework is not None:
+                    run.append((framework, child))
+                    if len(run) < len(order):
+                        continue
+                if run:
+                    found = [fw for fw, _ in run]
+                    if found != order[: len(found)] or len(found) != len(order):
+                        LOGGER.warning(
+                            f"framework cells must come as three consecutive cells tagged "
+                            f"{', '.join(notebooks.TAG_PREFIX + fw for fw in order)}, in that "
+                            f"order; found {found} [course.tabs]",
+                            location=run[0][1],
+                        )
+                        new_children.extend(cell for _, cell in run)
+                    else:
+                        new_children.append(
+                            _framework_tab_set([(fw, [cell]) for fw, cell in run],
+                                               classes=["framework-cells"])
+                        )
+                    run = []
+                if child is not None and framework is None:
+                    new_children.append(child)
+            parent.children = []
+            parent.extend(new_children)
+
+
+def _strip_docstrings(source: str, first_line: int, tree: ast.AST) -> str:
+    """``source`` (the lines of ``tree``, starting at file line ``first_line``) without the
+    docstrings of ``tree`` and of every class and function inside it."""
+    lines = source.splitlines()
+    drop = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            head = node.body[0]
+            if isinstance(head, ast.Expr) and isinstance(getattr(head, "value", None), ast.Constant) \
+                    and isinstance(head.value.value, str):
+                drop.update(range(head.lineno, head.end_lineno + 1))
+    kept = [line for number, line in enumerate(lines, start=first_line) if number not in drop]
+    return textwrap.dedent("\n".join(kept)).strip("\n")
+
+
+def object_source(path: Path, qualname: str, keep_docstrings: bool = False) -> str:
+    """The source of class/function ``qualname`` (``"SEBlock"`` or ``"SEBlock.forward"``)
+    in file ``path``, decorators included, docstrings removed unless ``keep_docstrings``.
+
+    Raises:
+        LookupError: ``qualname`` is not defined in ``path``.
+    """
+    text = path.read_text(encoding="utf-8")
+    scope: ast.AST = ast.parse(text)
+    for part in qualname.split("."):
+        found = [n for n in getattr(scope, "body", [])
+                 if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.name == part]
+        if not found:
+            raise LookupError(f"{qualname!r} is not defined in {path}")
+        scope = found[0]
+    start = min([scope.lineno] + [d.lineno for d in scope.decorator_list])
+    source = "\n".join(text.splitlines()[start - 1: scope.end_lineno])
+    if keep_docstrings:
+        return textwrap.dedent(source).strip("\n")
+    return _strip_docstrings(source, start, scope)
+
+
+class FrameworkSource(SphinxDirective):
+    """``{framework-source} module.Object[.method] ...``: the objects' source in framework tabs.
+
+    Each argument names an object relative to ``vision_attention.<framework>``; the module
+    part may be dotted (``models.resnet.attention_resnet``). Options: ``:docstrings:`` keeps
+    the docstrings (stripped by default; the API page shows them).
+    """
+
+    required_arguments = 1
+    optional_arguments = 10
+    option_spec = {"docstrings": directives.flag}
+
+    def _locate(self, framework: str, target: str) -> tuple[Path, str, str]:
+        package = Path(self.env.srcdir) / "src" / "vision_attention" / framework
+        parts = target.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            path = package.joinpath(*parts[:cut]).with_suffix(".py")
+            if path.is_file():
+                names = [METHOD_ALIASES.get(framework, {}).get(p, p) if i else p
+                         for i, p in enumerate(parts[cut:])]
+                module = ".".join(["vision_attention", framework, *parts[:cut]])
+                return path, ".".join(names), f"{module}.{names[0]}"
+        raise self.error(
+            f"framework-source: argument {target!r} expected module.Object with the module a "
+            f"file under {package}; no such file"
+        )
+
+    def run(self) -> list[nodes.Node]:
+        items = []
+        for framework in FRAMEWORKS:
+            content = []
+            for target in self.arguments:
+                path, qualname, api_target = self._locate(framework, target)
+                self.env.note_dependency(str(path))
+                try:
+                    code = object_source(path, qualname, "docstrings" in self.options)
+                except LookupError as error:
+                    raise self.error(f"framework-source: {error}") from None
+                block = nodes.literal_block(code, code, language="python")
+                block["classes"].append("framework-source")
+                link = addnodes.pending_xref(
+                    "", nodes.literal(api_target, api_target, classes=["xref", "py", "py-obj"]),
+                    refdomain="py", reftype="obj", reftarget=api_target, refexplicit=True,
+                    refwarn=True,
+                )
+                note = nodes.paragraph(
+                    "", "", nodes.Text(f"{path.relative_to(self.env.srcdir)} · full docstring: "),
+                    link, classes=["framework-source-caption"],
+                )
+                content += [block, note]
+            items.append((framework, content))
+        return [_framework_tab_set(items, classes=["framework-source-tabs"])]
+
+
+def _drop_thebe_scripts(context: dict) -> None:
+    scripts = context.get("script_files")
+    if scripts is None:
+        return
+    kept = []
+    for script in scripts:
+        body = getattr(script, "attributes", {}).get("body", "") or ""
+        name = str(getattr(script, "filename", script) or "")
+        if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js"):
+            continue
+        kept.append(script)
+    scripts[:] = kept
+
+
+def _notebook_downloads(app, pagename: str, context: dict) -> None:
+    """Copy the executed notebook (and per-framework ones) next to the page's sources and
+    add them to sphinx-book-theme's download menu (runs after the theme built the menu)."""
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():
+        return
+    sources = Path(app.outdir) / "_sources"
+    written = notebooks.write_notebooks(executed, sources / Path(pagename).parent,
+                                        stem=Path(pagename).name)
+    for button in context.get("header_buttons", []):
+        if button.get("label") != "download-buttons":
+            continue
+        entries = []
+        for framework, path in written.items():
+            label = ".ipynb" if framework is None else f".ipynb ({FRAMEWORKS[framework]} only)"
+            entries.append({
+                "type": "link",
+                "url": f"{context['pathto']('_sources', 1)}/{path.relative_to(sources).as_posix()}",
+                "text": label,
+                "icon": "fas fa-code",
+                "tooltip": "Download the executed notebook" if framework is None
+                else f"Download a notebook with the {FRAMEWORKS[framework]} cells only",
+                "label": f"download-notebook-{framework or 'all'}-button",
+            })
+        button["buttons"] = entries + [b for b in button["buttons"]
+                                       if b.get("label") != "download-notebook-button"]
+
+
+def on_page_context(app, pagename, templatename, context, doctree):
+    _drop_thebe_scripts(context)
+    _notebook_downloads(app, pagename, context)
+
+
+def setup(app):
+    app.add_transform(FrameworkCellTabs)
+    app.add_directive("framework-source", FrameworkSource)
+    app.connect("html-page-context", on_page_context, priority=600)  # after the theme's 501
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
