@@ -21,13 +21,9 @@ import pytest
 import vision_attention.paddle  # noqa: F401  (must come before anything imports tensorflow)
 import torchvision  # noqa: F401, I001  (likewise: Triton after TensorFlow segfaults)
 from vision_attention.parity import FRAMEWORKS, build_module, load_weights, random_weights
+from vision_attention.parity import GRAD_ATOL, OUTPUT_ATOL, RESNET_RTOL  # noqa: F401  (the contract's tolerances)
 
 PAIRS = (("torch", "paddle"), ("torch", "tensorflow"), ("paddle", "tensorflow"))
-
-# The tolerances of the parity contract (float32); never loosen them.
-OUTPUT_ATOL = 1e-5
-GRAD_ATOL = 1e-4
-RESNET_RTOL = 1e-4
 
 MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM")
 CHANNELS = (16, 64, 256)

@@ -3,8 +3,9 @@
 Each variant is built once per framework, loaded with the same canonical weights
 (:func:`vision_attention.parity.random_weights`, random BatchNorm statistics included) and
 run in eval/inference mode on one 1x3x64x64 input (small, to keep the suite fast; 64 pixels
-still leave layer4 at 2x2). Tolerance from the parity contract: for every framework pair,
-max |diff| / max |ref| <= 1e-4 on the logits.
+still leave layer4 at 2x2). Tolerance from the parity contract (defined in
+:mod:`vision_attention.parity`): for every framework pair, max |diff| / max |ref| <= 1e-4 on
+the logits.
 """
 
 from __future__ import annotations
@@ -68,10 +69,12 @@ def test_torchvision_resnet50_weights_load_by_name_and_agree():
     ours = build_module("torch", "attention_resnet", depth=50, attention_type="none")
     load_weights(ours, weights)
     x = seeded_input(*INPUT_SHAPE)
-    table = difference_table(
-        {"torchvision": run_module("torch", reference, x, grad=False), "torch": run_module("torch", ours, x, grad=False)}
-    )
+    results = {"torchvision": run_module("torch", reference, x, grad=False),
+               "torch": run_module("torch", ours, x, grad=False)}
+    table = difference_table(results, name="attention_resnet", kwargs={"depth": 50, "attention_type": "none"},
+                             input_shape=INPUT_SHAPE)
     assert (table["output_max_rel"] <= RESNET_RTOL).all(), repr(table)
+    assert table["passed"].all(), repr(table)
 
 
 def test_resnet50_logits_agree_across_frameworks(resnet50):
@@ -85,6 +88,7 @@ def test_resnet50_logits_agree_across_frameworks(resnet50):
                              input_shape=INPUT_SHAPE)
     assert list(table["pair"]) == [f"{a}-{b}" for a, b in PAIRS]
     assert (table["output_max_rel"] <= RESNET_RTOL).all(), repr(table)
+    assert table["passed"].all() and (table["tol_kind"] == "rel").all(), repr(table)
 
 
 def test_resnet50_weights_round_trip_in_every_framework(resnet50):

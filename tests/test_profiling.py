@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -151,7 +152,7 @@ def test_bad_arguments(call, name):
 def test_forward_latency_torch():
     result = forward_latency("torch", "CBAM", (2, 16, 8, 8), repeats=3, warmup=1, threads=1)
     assert result["shape"] == (2, 16, 8, 8) and result["threads"] == 1 and result["repeats"] == 3
-    assert 0 < result["min_ms"] <= result["q1_ms"] <= result["median_ms"] <= result["q3_ms"]
+    assert 0 < result["min_ms"] <= result["q1_ms"] <= result["median_ms"] <= result["q3_ms"] <= result["max_ms"]
     assert result["iqr_ms"] == pytest.approx(result["q3_ms"] - result["q1_ms"])
 
 
@@ -182,6 +183,10 @@ def test_bench_times_commands_and_reports_failure(tmp_path, capsys):
     figures = json.loads(out_json.read_text())
     assert [c["returncode"] for c in figures["commands"]] == [0, 3]
     assert figures["import"]["frameworks_loaded"] == []
+    for key in ("import_ms", "process_ms"):  # median and quartiles of the two runs, in ms
+        summary = figures["import"][key]
+        assert summary["n"] == 2 and 0 < summary["q1"] <= summary["median"] <= summary["q3"], summary
+    assert re.search(r"import vision_attention in fresh interpreters: [\d.]+ ms \(IQR [\d.]+–[\d.]+, n = 2\)", text)
     assert bench.main(["--no-latency", "--import-runs", "1", "--time", "ok=true"]) == 0
 
 
@@ -197,12 +202,14 @@ def test_format_report_tables():
                      "modules": ["SEBlock", "BAM"]},
         "frameworks": [
             {"framework": "torch", "version": "x", "rss_after_import_mib": 100.0, "peak_rss_mib": 150.0,
-             "results": [{"module": "SEBlock", "median_ms": 1.234, "iqr_ms": 0.1},
+             "results": [{"module": "SEBlock", "repeats": 5, "median_ms": 1.234, "q1_ms": 1.2, "q3_ms": 1.3,
+                          "iqr_ms": 0.1, "min_ms": 1.1, "max_ms": 9.0},
                          {"module": "BAM", "error": "ValueError: boom"}]},
             {"framework": "paddle", "error": "exit code -11"},
         ],
     }
     text = bench.format_report(figures)
-    assert "1.23 [0.10]" in text and "torch/BAM: ValueError: boom" in text
+    assert "median (inter-quartile range) ms over 5 runs" in text
+    assert "1.23 (1.20–1.30)" in text and "torch/BAM: ValueError: boom" in text
     assert "paddle: exit code -11" in text
     assert "150" in text and "50" in text

@@ -9,7 +9,9 @@ The framework implementations live in mirrored subpackages, imported on demand:
 
 Framework-neutral parts: :mod:`vision_attention.parity` (weight exchange and cross-framework
 comparison), :mod:`vision_attention.data` (real images shipped by installed packages),
-:mod:`vision_attention.profiling` (parameters, FLOPs, latency) and
+:mod:`vision_attention.profiling` (parameters, FLOPs, latency),
+:mod:`vision_attention.stats` (paired comparisons across seeds, latency summaries),
+:mod:`vision_attention.viz` (the book's figures) and
 :func:`vision_attention.eca_kernel_size`.
 """
 

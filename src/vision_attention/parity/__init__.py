@@ -9,18 +9,35 @@ BatchNorm statistics names and eps, NCHW <-> NHWC activations) is declared in
 * :func:`export_weights` / :func:`load_weights` work on a module of any of the three
   frameworks; :class:`WeightMismatchError` lists missing, unexpected and wrongly-shaped names.
 * :func:`build_module`, :func:`random_weights`, :func:`run_module` and
-  :func:`compare_frameworks` run one module in all frameworks and tabulate the differences.
+  :func:`compare_frameworks` run one module in all frameworks and tabulate the differences
+  beside the contract's tolerances (:func:`difference_table`).
+* :data:`OUTPUT_ATOL`, :data:`GRAD_ATOL`, :data:`RESNET_RTOL` are those tolerances (float32),
+  defined here only: modules' outputs and attention maps ``max |a - b| <= 1e-5``, their input
+  gradients of the summed output ``max |a - b| <= 1e-4``, whole networks in eval mode
+  ``max |a - b| / max |a| <= 1e-4`` on the logits.
 
 Importing this package imports no framework (nor pandas); a module's framework is read from
 ``type(module).__mro__`` and the matching backend is imported on first use.
 """
 
-from .compare import TABLE_COLUMNS, build_module, compare_frameworks, difference_table, run_module
+from .compare import (
+    GRAD_ATOL,
+    OUTPUT_ATOL,
+    RESNET_RTOL,
+    TABLE_COLUMNS,
+    build_module,
+    compare_frameworks,
+    difference_table,
+    run_module,
+)
 from ._dispatch import FRAMEWORKS, framework_of
 from .weights import WeightMismatchError, batchnorm_config, export_weights, load_weights, random_weights
 
 __all__ = [
     "FRAMEWORKS",
+    "GRAD_ATOL",
+    "OUTPUT_ATOL",
+    "RESNET_RTOL",
     "TABLE_COLUMNS",
     "WeightMismatchError",
     "batchnorm_config",

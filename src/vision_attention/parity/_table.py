@@ -1,16 +1,49 @@
-"""The comparison table: a pandas DataFrame that prints differences in scientific notation."""
+"""The comparison table: a pandas DataFrame that prints differences beside their tolerances."""
 
 from __future__ import annotations
+
+import math
+import textwrap
 
 import pandas as pd
 
 _FLOAT = "{:.2e}".format
 
+# Short human headers of the data columns (the HTML columns stay as narrow as the numbers).
+_HEADERS = {
+    "pair": "pair",
+    "output_max_abs": "output |Δ|",
+    "output_max_rel": "output |Δ|/|ref|",
+    "grad_max_abs": "grad |Δ|",
+    "grad_max_rel": "grad |Δ|/|ref|",
+    "attention_max_abs": "attention |Δ|",
+    "output_tol": "output tol.",
+    "grad_tol": "grad tol.",
+    "tol_kind": "tol. on",
+    "passed": "pass",
+}
+_TOLERANCE = ("output_tol", "grad_tol", "tol_kind")
+
+_LEGEND = (
+    "|Δ|: largest absolute difference of the pair; |Δ|/|ref|: the same divided by the largest "
+    "absolute value of the first of the pair; grad: input gradient of the summed output; "
+    "tolerance: output and attention maps / grad, on |Δ| unless marked rel. (on |Δ|/|ref|)."
+)
+
+
+def _tolerance_text(output_tol: float, grad_tol: float, kind: str) -> str:
+    """``"1e-05 / 1e-04"`` (absolute) or ``"1e-04 rel. / –"`` (relative, no gradient bound)."""
+    output = f"{output_tol:.0e}" + (" rel." if kind == "rel" else "")
+    return f"{output} / {'–' if math.isnan(grad_tol) else f'{grad_tol:.0e}'}"
+
 
 class ParityTable(pd.DataFrame):
     """A :class:`pandas.DataFrame` of cross-framework differences (one row per framework
-    pair) whose text and HTML forms show floats as ``1.23e-07`` and a caption from
-    ``attrs`` (module name, constructor arguments, input shape)."""
+    pair). Its text and HTML forms show floats as ``1.23e-07``, short headers, the three
+    tolerance columns as one ``tolerance`` column, ``passed`` as ✓/✗, a caption from
+    ``attrs`` (module name, constructor arguments, input shape) and a legend. The data
+    columns keep their names (see :data:`vision_attention.parity.TABLE_COLUMNS`); columns
+    of other names (e.g. one added with ``assign``) are shown as they are."""
 
     @property
     def _constructor(self):
@@ -23,12 +56,22 @@ class ParityTable(pd.DataFrame):
         kwargs = ", ".join(f"{k}={v!r}" for k, v in attrs.get("kwargs", {}).items())
         return f"{attrs['name']}({kwargs}), input {tuple(attrs.get('input_shape', ()))} NCHW float32"
 
+    def _display(self) -> pd.DataFrame:
+        """A plain DataFrame of what is shown: merged tolerance, ✓/✗, human headers."""
+        shown = pd.DataFrame(self)
+        if set(_TOLERANCE) <= set(shown.columns):
+            text = [_tolerance_text(*row) for row in shown[list(_TOLERANCE)].itertuples(index=False)]
+            shown.insert(shown.columns.get_loc("output_tol"), "tolerance", text)
+            shown = shown.drop(columns=list(_TOLERANCE))
+        if "passed" in shown.columns:
+            shown["passed"] = shown["passed"].map({True: "✓", False: "✗"})
+        return shown.rename(columns=_HEADERS)
+
     def __repr__(self) -> str:
-        body = self.to_string(float_format=_FLOAT, index=False)
-        caption = self._caption()
-        return f"{caption}\n{body}" if caption else body
+        body = self._display().to_string(float_format=_FLOAT, index=False, na_rep="–")
+        return "\n".join(part for part in (self._caption(), body, textwrap.fill(_LEGEND, 100)) if part)
 
     def _repr_html_(self) -> str:
-        html = self.to_html(float_format=_FLOAT, index=False)
+        html = self._display().to_html(float_format=_FLOAT, index=False, na_rep="–")
         caption = self._caption()
-        return f"<p><b>{caption}</b></p>\n{html}" if caption else html
+        return (f"<p><b>{caption}</b></p>\n" if caption else "") + f"{html}\n<p><small>{_LEGEND}</small></p>"

@@ -14,7 +14,25 @@ from ._dispatch import FRAMEWORKS, backend, check_framework, framework_of
 from .layouts import activation_from_framework, activation_to_framework, outputs_from_framework
 from .weights import load_weights, random_weights
 
-__all__ = ["build_module", "run_module", "difference_table", "compare_frameworks", "TABLE_COLUMNS"]
+__all__ = [
+    "build_module",
+    "run_module",
+    "difference_table",
+    "compare_frameworks",
+    "TABLE_COLUMNS",
+    "OUTPUT_ATOL",
+    "GRAD_ATOL",
+    "RESNET_RTOL",
+]
+
+# The tolerances of the parity contract (float32). The tests hold every framework pair to
+# them and the tables print them; never loosen them.
+OUTPUT_ATOL = 1e-5
+"""Modules: largest absolute difference ``max |a - b|`` of the output and of every attention map."""
+GRAD_ATOL = 1e-4
+"""Modules: largest absolute difference of the input gradient ``d sum(output) / dx``."""
+RESNET_RTOL = 1e-4
+"""Whole networks (``attention_resnet``) in eval mode: ``max |a - b| / max |a|`` of the logits."""
 
 TABLE_COLUMNS = (
     "pair",
@@ -23,6 +41,10 @@ TABLE_COLUMNS = (
     "grad_max_abs",
     "grad_max_rel",
     "attention_max_abs",
+    "output_tol",
+    "grad_tol",
+    "tol_kind",
+    "passed",
 )
 
 
@@ -134,17 +156,28 @@ def difference_table(
     kwargs: Mapping | None = None,
     input_shape: Sequence[int] | None = None,
 ):
-    """Tabulate differences between :func:`run_module` results of several frameworks.
+    """Tabulate differences between :func:`run_module` results of several frameworks and
+    judge them against the parity contract's tolerances.
 
     Args:
         results: ``{framework: (outputs, input_grad)}`` in the order of the comparison; the
             first of each pair is the reference.
+        name: the module's name; ``"attention_resnet"`` selects the whole-network tolerance.
+        kwargs, input_shape: the module's constructor arguments and the input shape, for the
+            caption.
 
     Returns:
-        A :class:`pandas.DataFrame` (printing floats in scientific notation) with one row per
-        pair ``"a-b"`` and columns ``output_max_abs`` (max |a-b|), ``output_max_rel``
-        (max |a-b| / max |a|), ``grad_max_abs``, ``grad_max_rel`` (NaN without gradients),
-        ``attention_max_abs`` (max over all attention maps, NaN when there are none).
+        A :class:`pandas.DataFrame` (printing floats in scientific notation, with readable
+        headers and a legend) with one row per pair ``"a-b"`` and columns ``output_max_abs``
+        (``max |a-b|``), ``output_max_rel`` (``max |a-b| / max |a|``), ``grad_max_abs``,
+        ``grad_max_rel`` (NaN without gradients), ``attention_max_abs`` (max over all
+        attention maps, NaN when there are none), ``output_tol``, ``grad_tol``, ``tol_kind``
+        and ``passed``. For modules ``tol_kind`` is ``"abs"``: :data:`OUTPUT_ATOL` bounds
+        ``output_max_abs`` and ``attention_max_abs``, :data:`GRAD_ATOL` bounds
+        ``grad_max_abs`` (when gradients were computed). For ``name="attention_resnet"`` it is
+        ``"rel"``: :data:`RESNET_RTOL` bounds ``output_max_rel``; the contract sets no
+        gradient tolerance for whole networks (``grad_tol`` NaN). ``passed`` is true when
+        every bounded difference is at most its tolerance (a NaN difference fails).
         ``attrs`` holds ``name``, ``kwargs`` and ``input_shape`` when given.
 
     Raises:
@@ -152,6 +185,8 @@ def difference_table(
     """
     from ._table import ParityTable
 
+    relative = name == "attention_resnet"
+    output_tol, grad_tol = (RESNET_RTOL, float("nan")) if relative else (OUTPUT_ATOL, GRAD_ATOL)
     rows = []
     for a, b in itertools.combinations(list(results), 2):
         (out_a, grad_a), (out_b, grad_b) = results[a], results[b]
@@ -161,15 +196,22 @@ def difference_table(
             )
         out_abs, out_rel = _max_abs_rel(out_a["output"], out_b["output"], f"{a}-{b} output")
         grad_abs = grad_rel = float("nan")
-        if grad_a is not None and grad_b is not None:
+        has_grad = grad_a is not None and grad_b is not None
+        if has_grad:
             grad_abs, grad_rel = _max_abs_rel(grad_a, grad_b, f"{a}-{b} input gradient")
         attention = [
             _max_abs_rel(out_a[k], out_b[k], f"{a}-{b} attention {k!r}")[0]
             for k in sorted(out_a)
             if k != "output"
         ]
-        att_abs = max(attention) if attention else float("nan")
-        rows.append((f"{a}-{b}", out_abs, out_rel, grad_abs, grad_rel, att_abs))
+        att_abs = float(np.max(attention)) if attention else float("nan")  # NaN propagates
+        if relative:
+            passed = out_rel <= output_tol
+        else:
+            passed = (out_abs <= output_tol and (not attention or att_abs <= output_tol)
+                      and (not has_grad or grad_abs <= grad_tol))
+        rows.append((f"{a}-{b}", out_abs, out_rel, grad_abs, grad_rel, att_abs, output_tol, grad_tol,
+                     "rel" if relative else "abs", bool(passed)))
     table = ParityTable(rows, columns=list(TABLE_COLUMNS))
     if name is not None:
         table.attrs["name"] = name
@@ -205,9 +247,9 @@ def compare_frameworks(
         **kwargs: constructor arguments of the module.
 
     Returns:
-        a DataFrame with columns ``pair, output_max_abs, output_max_rel, grad_max_abs,
-        grad_max_rel, attention_max_abs``; ``attrs`` carries ``name``, ``kwargs``,
-        ``input_shape``.
+        the :func:`difference_table` (columns :data:`TABLE_COLUMNS`, each pair judged against
+        the contract's tolerances in column ``passed``); ``attrs`` carries ``name``,
+        ``kwargs``, ``input_shape``.
 
     Raises:
         ValueError: fewer than two or unknown/repeated frameworks; errors of the module.

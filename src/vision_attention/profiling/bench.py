@@ -5,9 +5,9 @@ Prints, as plain-text tables on stdout (progress goes to stderr as it runs):
 1. the wall time and exit status of each shell command given with
    ``--time "LABEL=COMMAND"`` (``make bench`` passes the cold book build, the cached rebuild
    and the test suite this way), run once each, in order;
-2. ``import vision_attention`` time in fresh interpreters (median and IQR of ``--import-runs``),
-   and whether that import loaded any framework (it must not);
-3. forward latency (median [IQR] ms) of each attention module in each framework at
+2. ``import vision_attention`` time in fresh interpreters (median and inter-quartile range of
+   ``--import-runs``), and whether that import loaded any framework (it must not);
+3. forward latency (median (q1–q3) ms) of each attention module in each framework at
    ``--shape`` (default ``8,256,56,56`` NCHW; NHWC for TensorFlow), each framework in its own
    subprocess with the same thread count (see :mod:`vision_attention.profiling.latency`);
 4. peak resident memory (MiB) of each framework's subprocess after import and after the runs.
@@ -19,14 +19,15 @@ tables are printed either way). ``--json PATH`` also writes every figure as JSON
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
 
+from ..stats import LatencySummary, latency_summary
 from .latency import DEFAULT_SHAPE, FRAMEWORKS, MODULE_NAMES, available_cores, run_framework_benchmark
 
 _IMPORT_SNIPPET = (
@@ -38,13 +39,6 @@ _IMPORT_SNIPPET = (
 
 def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def _quartiles(values):
-    if len(values) < 2:
-        return values[0], 0.0
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return statistics.median(values), q[2] - q[0]
 
 
 def time_command(label: str, command: str) -> dict:
@@ -66,9 +60,10 @@ def import_time(runs: int = 5) -> dict:
     """Time ``import vision_attention`` in ``runs`` fresh interpreters.
 
     Returns:
-        ``{"runs", "median_s", "iqr_s", "process_median_s", "frameworks_loaded"}``: the import
-        statement's own time, the whole interpreter's wall time (start-up included), and the
-        frameworks found in ``sys.modules`` after the import (should be empty).
+        ``{"runs", "import_ms", "process_ms", "frameworks_loaded"}``: the import statement's
+        own time and the whole interpreter's wall time (start-up included), each a
+        :func:`vision_attention.stats.latency_summary` as a dict (``dataclasses.asdict``, in
+        ms), and the frameworks found in ``sys.modules`` after the import (should be empty).
     """
     inner, outer, loaded = [], [], set()
     for _ in range(runs):
@@ -79,8 +74,8 @@ def import_time(runs: int = 5) -> dict:
         seconds, _, frameworks = out.stdout.strip().partition(" ")
         inner.append(float(seconds))
         loaded.update(f for f in frameworks.split(",") if f)
-    median, iqr = _quartiles(inner)
-    return {"runs": runs, "median_s": median, "iqr_s": iqr, "process_median_s": statistics.median(outer),
+    return {"runs": runs, "import_ms": dataclasses.asdict(latency_summary([1e3 * s for s in inner])),
+            "process_ms": dataclasses.asdict(latency_summary([1e3 * s for s in outer])),
             "frameworks_loaded": sorted(loaded)}
 
 
@@ -99,7 +94,10 @@ def _latency_cell(report: dict, module: str) -> str:
         return "failed"
     for result in report["results"]:
         if result["module"] == module:
-            return "error" if "error" in result else f"{result['median_ms']:.2f} [{result['iqr_ms']:.2f}]"
+            if "error" in result:
+                return "error"
+            return LatencySummary(n=result["repeats"], median=result["median_ms"], q1=result["q1_ms"],
+                                  q3=result["q3_ms"], min=result["min_ms"], max=result["max_ms"]).compact()
     return "-"
 
 
@@ -116,9 +114,8 @@ def format_report(figures: dict) -> str:
     imp = figures.get("import")
     if imp:
         parts.append(
-            f"import vision_attention (fresh interpreter, {imp['runs']} runs): median "
-            f"{imp['median_s'] * 1e3:.1f} ms, IQR {imp['iqr_s'] * 1e3:.1f} ms; whole interpreter "
-            f"{imp['process_median_s'] * 1e3:.0f} ms; "
+            f"import vision_attention in fresh interpreters: {LatencySummary(**imp['import_ms'])}; "
+            f"whole interpreter {LatencySummary(**imp['process_ms'])}; "
             f"frameworks loaded: {', '.join(imp['frameworks_loaded']) or 'none'}"
         )
     reports = figures.get("frameworks", [])
@@ -127,7 +124,8 @@ def format_report(figures: dict) -> str:
         heads = [f"{r['framework']} {r.get('version', '')}".strip() for r in reports]
         rows = [[m] + [_latency_cell(r, m) for r in reports] for m in s["modules"]]
         parts.append(
-            f"Forward latency, median [IQR] ms over {s['repeats']} runs after {s['warmup']} warm-up; "
+            f"Forward latency, median (inter-quartile range) ms over {s['repeats']} runs after "
+            f"{s['warmup']} warm-up; "
             f"input {tuple(s['shape'])} NCHW (NHWC for tensorflow), float32, eager, "
             f"{s['threads']} intra-op threads per framework\n" + _table(["module"] + heads, rows)
         )

@@ -18,8 +18,11 @@ Method (the same for the three frameworks):
   ``(B, H, W, C)`` for TensorFlow (its CPU kernels want NHWC).
 * **Timing.** ``warmup`` untimed calls (first-call allocation, Keras weight creation), then
   ``repeats`` calls each timed with :func:`time.perf_counter`; the median and the
-  inter-quartile range (IQR) are reported in milliseconds. CPU execution is synchronous in
-  all three frameworks, so the call's return marks the end of the work.
+  inter-quartile range (IQR, quartiles from :func:`vision_attention.stats.latency_summary`)
+  are reported in milliseconds (the minimum and maximum are kept in the results, not
+  printed): the interval shows how much a figure varies on the machine that measured it.
+  CPU execution is synchronous in all three frameworks, so the call's return marks the end
+  of the work.
 * **Isolation.** :func:`run_framework_benchmark` runs each framework in its own fresh
   subprocess (``python -m vision_attention.profiling._worker``): no framework competes with
   another's thread pools, and the TensorFlow-before-Paddle import crash cannot happen.
@@ -190,12 +193,13 @@ def forward_latency(
 
     Returns:
         ``{"framework", "module", "shape" (as given to the module), "threads", "repeats",
-        "warmup", "median_ms", "iqr_ms", "q1_ms", "q3_ms", "min_ms"}``.
+        "warmup", "median_ms", "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms"}``: the
+        :func:`vision_attention.stats.latency_summary` of the ``repeats`` timings, in ms.
 
     Raises:
         ValueError: unknown ``framework`` or ``module_name``, non-positive ``repeats``.
     """
-    import numpy as np
+    from ..stats import latency_summary
 
     _check("framework", framework, FRAMEWORKS)
     _check("module_name", module_name, MODULE_NAMES)
@@ -210,11 +214,11 @@ def forward_latency(
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1e3)
-    q1, median, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
+    summary = latency_summary(times, unit="ms")
     return {
         "framework": framework, "module": module_name, "shape": shape, "threads": threads,
-        "repeats": int(repeats), "warmup": int(warmup), "median_ms": median, "iqr_ms": q3 - q1,
-        "q1_ms": q1, "q3_ms": q3, "min_ms": float(min(times)),
+        "repeats": int(repeats), "warmup": int(warmup), "median_ms": summary.median, "q1_ms": summary.q1,
+        "q3_ms": summary.q3, "iqr_ms": summary.iqr, "min_ms": summary.min, "max_ms": summary.max,
     }
 
 

@@ -1,0 +1,95 @@
+"""The book's own Sphinx extension and notebook writer (book/_ext/)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
+import course_book  # noqa: E402
+import notebooks  # noqa: E402
+
+
+def _notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("shared = 1"),
+        *[nbformat.v4.new_code_cell(f"x = '{fw}'", metadata={"tags": [f"framework-{fw}"]})
+          for fw in ("torch", "paddle", "tensorflow")],
+        nbformat.v4.new_code_cell("print(shared)", metadata={"tags": ["hide-input"]}),
+    ]
+    return nb
+
+
+def test_per_framework_notebook_keeps_shared_cells_and_its_own_tab_only():
+    nb = _notebook()
+    paddle = notebooks.for_framework(nb, "paddle")
+    sources = [c.source for c in paddle.cells]
+    assert sources == ["# Title", "shared = 1", "x = 'paddle'", "print(shared)"]
+    assert paddle.metadata["vision_attention"]["framework"] == "paddle"
+    assert len(nb.cells) == 6  # the original is not modified
+
+
+def test_for_framework_rejects_unknown_names():
+    with pytest.raises(ValueError, match="argument 'framework' expected one of .*got 'jax'"):
+        notebooks.for_framework(_notebook(), "jax")
+
+
+def test_write_notebooks_writes_one_per_framework_present(tmp_path):
+    written = notebooks.write_notebooks(_notebook(), tmp_path, stem="ch")
+    assert sorted(p.name for p in written.values()) == [
+        "ch.ipynb", "ch.paddle.ipynb", "ch.tensorflow.ipynb", "ch.torch.ipynb"]
+    torch_nb = nbformat.read(written["torch"], as_version=4)
+    assert [c.source for c in torch_nb.cells if c.cell_type == "code"] == [
+        "shared = 1", "x = 'torch'", "print(shared)"]
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    assert list(notebooks.write_notebooks(plain, tmp_path, stem="plain")) == [None]
+
+
+def test_object_source_strips_docstrings_of_class_and_methods(tmp_path):
+    path = tmp_path / "mod.py"
+    path.write_text(textwrap.dedent('''
+        import math
+
+
+        @decorator
+        class Block(Base):
+            """Long docstring.
+
+            With several lines.
+            """
+
+            def forward(self, x):
+                """Forward docstring."""
+                return x  # kept comment
+
+            def other(self):
+                return "not a docstring"
+    '''))
+    source = course_book.object_source(path, "Block")
+    assert source.splitlines()[0] == "@decorator"
+    assert "docstring" not in source.replace('"not a docstring"', "")
+    assert "return x  # kept comment" in source
+    method = course_book.object_source(path, "Block.forward")
+    assert method == "def forward(self, x):\n    return x  # kept comment"
+    kept = course_book.object_source(path, "Block.forward", keep_docstrings=True)
+    assert '"""Forward docstring."""' in kept
+    with pytest.raises(LookupError, match="'Block.missing' is not defined"):
+        course_book.object_source(path, "Block.missing")
+
+
+def test_every_framework_defines_what_the_chapters_show():
+    """The classes the source tabs show exist in every framework (forward is call in TF)."""
+    for framework in course_book.FRAMEWORKS:
+        package = ROOT / "src" / "vision_attention" / framework
+        for module, qualname in [("se", "SEBlock.forward"), ("cbam", "CBAM"), ("bam", "BAM")]:
+            name = ".".join(course_book.METHOD_ALIASES.get(framework, {}).get(p, p)
+                            for p in qualname.split("."))
+            assert course_book.object_source(package / f"{module}.py", name)
