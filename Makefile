@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# uv from PATH if present, else the copy pip installs as a Python module.
-UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# uv through tools/uv.sh, which finds uv when a recipe runs (on PATH, or the copy `make setup`
+# installed) and installs it if missing: into .tools/uv-venv with python3 -m venv + pip (works
+# with Debian/Ubuntu's externally managed Python), else with pipx; else it says what to install.
+UV := $(SHELL) tools/uv.sh
 RUN := $(UV) run --frozen
 # Execution cache of the chapters (jupyter-cache). Its key is the code of each notebook only,
 # so a change in src/ or uv.lock would leave stale outputs: we fingerprint both and clear the
@@ -13,17 +15,16 @@ CACHE_DIR := _build/.jupyter_cache
 STAMP := $(CACHE_DIR)/inputs.sha256
 FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
 
-.PHONY: help setup book book-cold chapter test bench clean
+.PHONY: help setup book book-cold chapter test notebooks bench clean
 
 help:
 	@echo "make book    build the HTML book into _build/html (executes the chapters; cached)"
 	@echo "make test    run the test suite"
 	@echo "make chapter CH=book/channel_attention.md   re-execute one chapter, then rebuild the book"
+	@echo "make notebooks  write every chapter as .ipynb (and one per framework) into _build/notebooks"
 	@echo "make bench   measure build, test and module timings"
 
 setup:
-	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
-		echo "Installing uv (pip install uv)"; python3 -m pip install --quiet uv; fi
 	@$(UV) sync --frozen
 
 book: setup
@@ -52,6 +53,11 @@ chapter: setup
 
 test: setup
 	$(RUN) pytest
+
+# Every chapter as a Jupyter notebook, plus one per framework (book/_ext/notebooks.py), into
+# _build/notebooks/ (unexecuted: you run them). The book's download menus offer executed ones.
+notebooks: setup
+	@$(RUN) python book/_ext/notebooks.py $$(grep -l '^kernelspec:' book/*.md) --out _build/notebooks
 
 bench: setup
 	$(RUN) python -m vision_attention.profiling.bench \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -52,16 +53,29 @@ def test_environment_yml_pins_match_pyproject():
     assert not differ, f"pins differ (pyproject, environment.yml): {differ}"
 
 
-def test_environment_yml_python_matches_requires_python():
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    requires = data["project"]["requires-python"]
-    _, conda = _environment()
-    python = [d for d in conda if d.startswith("python")]
-    assert python, "environment.yml does not pin python"
-    version = python[0].split("=")[-1]
+def _conda_python_spec(dep: str):
+    """conda's ``python=3.11`` means 3.11.*; ``python>=3.11,<3.14`` is a range as in PEP 440."""
     from packaging.specifiers import SpecifierSet
 
-    assert SpecifierSet(requires).contains(version + ".0"), (python[0], requires)
+    spec = dep[len("python"):].replace(" ", "")
+    if spec.startswith("=") and not spec.startswith("=="):
+        return SpecifierSet(f"=={spec[1:]}.*"), spec[1:]
+    return SpecifierSet(spec), None
+
+
+def test_environment_yml_python_matches_requires_python():
+    from packaging.specifiers import SpecifierSet
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    requires = SpecifierSet(data["project"]["requires-python"])
+    _, conda = _environment()
+    python = [d for d in conda if re.fullmatch(r"python\s*([=<>!~].*)?", d)]
+    assert python, "environment.yml does not pin python"
+    spec, pinned = _conda_python_spec(python[0])
+    if pinned is not None:  # python=X.Y: that minor version must be allowed by requires-python
+        assert requires.contains(pinned + ".0"), (python[0], str(requires))
+    else:  # a range: the same range as requires-python, so conda and uv accept the same Pythons
+        assert spec == requires, (python[0], str(requires))
 
 
 def test_lock_pins_the_framework_versions():
