@@ -93,3 +93,14 @@ def test_every_framework_defines_what_the_chapters_show():
             name = ".".join(course_book.METHOD_ALIASES.get(framework, {}).get(p, p)
                             for p in qualname.split("."))
             assert course_book.object_source(package / f"{module}.py", name)
+
+
+def test_source_directives_become_tab_sets_in_notebooks():
+    markdown = "Text.\n\n```{framework-source} se.SEBlock.forward\n```\n\nMore."
+    expanded = notebooks.expand_source_directives(markdown)
+    assert "{framework-source}" not in expanded
+    assert expanded.count(":::{tab-item}") == 3
+    assert "def call(self" in expanded and expanded.count("def forward(self") == 2
+    assert expanded.startswith("Text.\n\n::::{tab-set}") and expanded.endswith("::::\n\nMore.")
+    with pytest.raises(LookupError, match="'nope.X' expected module.Object"):
+        notebooks.expand_source_directives("```{framework-source} nope.X\n```")

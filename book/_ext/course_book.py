@@ -24,8 +24,6 @@ How chapter authors use it is documented in ``book/AUTHORING.md``. In short:
 
 from __future__ import annotations
 
-import ast
-import textwrap
 from pathlib import Path
 
 from docutils import nodes
@@ -43,8 +41,8 @@ LOGGER = logging.getLogger(__name__)
 FRAMEWORKS = notebooks.FRAMEWORKS
 """Tab order, sync ids and labels: the order is also the execution order the package needs."""
 SYNC_GROUP = "framework"
-METHOD_ALIASES = {"tensorflow": {"forward": "call"}}
-"""Method names that differ by framework: Keras calls the forward pass ``call``."""
+METHOD_ALIASES = notebooks.METHOD_ALIASES
+object_source = notebooks.object_source
 
 
 def _framework_tab_set(items: list[tuple[str, list[nodes.Node]]], classes=()) -> nodes.container:
@@ -116,44 +114,6 @@ class FrameworkCellTabs(SphinxTransform):
             parent.extend(new_children)
 
 
-def _strip_docstrings(source: str, first_line: int, tree: ast.AST) -> str:
-    """``source`` (the lines of ``tree``, starting at file line ``first_line``) without the
-    docstrings of ``tree`` and of every class and function inside it."""
-    lines = source.splitlines()
-    drop = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            head = node.body[0]
-            if isinstance(head, ast.Expr) and isinstance(getattr(head, "value", None), ast.Constant) \
-                    and isinstance(head.value.value, str):
-                drop.update(range(head.lineno, head.end_lineno + 1))
-    kept = [line for number, line in enumerate(lines, start=first_line) if number not in drop]
-    return textwrap.dedent("\n".join(kept)).strip("\n")
-
-
-def object_source(path: Path, qualname: str, keep_docstrings: bool = False) -> str:
-    """The source of class/function ``qualname`` (``"SEBlock"`` or ``"SEBlock.forward"``)
-    in file ``path``, decorators included, docstrings removed unless ``keep_docstrings``.
-
-    Raises:
-        LookupError: ``qualname`` is not defined in ``path``.
-    """
-    text = path.read_text(encoding="utf-8")
-    scope: ast.AST = ast.parse(text)
-    for part in qualname.split("."):
-        found = [n for n in getattr(scope, "body", [])
-                 if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                 and n.name == part]
-        if not found:
-            raise LookupError(f"{qualname!r} is not defined in {path}")
-        scope = found[0]
-    start = min([scope.lineno] + [d.lineno for d in scope.decorator_list])
-    source = "\n".join(text.splitlines()[start - 1: scope.end_lineno])
-    if keep_docstrings:
-        return textwrap.dedent(source).strip("\n")
-    return _strip_docstrings(source, start, scope)
-
-
 class FrameworkSource(SphinxDirective):
     """``{framework-source} module.Object[.method] ...``: the objects' source in framework tabs.
 
@@ -167,19 +127,10 @@ class FrameworkSource(SphinxDirective):
     option_spec = {"docstrings": directives.flag}
 
     def _locate(self, framework: str, target: str) -> tuple[Path, str, str]:
-        package = Path(self.env.srcdir) / "src" / "vision_attention" / framework
-        parts = target.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            path = package.joinpath(*parts[:cut]).with_suffix(".py")
-            if path.is_file():
-                names = [METHOD_ALIASES.get(framework, {}).get(p, p) if i else p
-                         for i, p in enumerate(parts[cut:])]
-                module = ".".join(["vision_attention", framework, *parts[:cut]])
-                return path, ".".join(names), f"{module}.{names[0]}"
-        raise self.error(
-            f"framework-source: argument {target!r} expected module.Object with the module a "
-            f"file under {package}; no such file"
-        )
+        try:
+            return notebooks.locate_object(Path(self.env.srcdir), framework, target)
+        except LookupError as error:
+            raise self.error(f"framework-source: {error}") from None
 
     def run(self) -> list[nodes.Node]:
         items = []

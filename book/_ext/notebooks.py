@@ -1,6 +1,7 @@
 """Chapters as Jupyter notebooks: one with every cell, and one per framework.
 
-A chapter's framework cells are tagged ``framework-torch``, ``framework-paddle`` and
+The book's ``{framework-source}`` directives become MyST tab sets of the code, which
+JupyterLab renders with ``jupyterlab-myst``. A chapter's framework cells are tagged ``framework-torch``, ``framework-paddle`` and
 ``framework-tensorflow`` (see ``book/AUTHORING.md``). The per-framework notebook keeps every
 untagged cell and the tagged cells of its own framework only, so a PaddlePaddle reader runs
 the chapter without the other frameworks' versions of each step.
@@ -16,14 +17,106 @@ which converts the MyST sources with Jupytext (no execution: the reader runs the
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
 
 FRAMEWORKS = {"torch": "PyTorch", "paddle": "PaddlePaddle", "tensorflow": "TensorFlow"}
 TAG_PREFIX = "framework-"
+METHOD_ALIASES = {"tensorflow": {"forward": "call"}}
+"""Method names that differ by framework: Keras calls the forward pass ``call``."""
+REPO = Path(__file__).resolve().parents[2]
+
+# ```{framework-source} se.SEBlock  (options such as :docstrings: on the next lines) ```
+_SOURCE_DIRECTIVE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{framework-source\}[ \t]+(?P<args>[^\n]+)\n"
+    r"(?P<options>(?:[ \t]*:[\w-]+:[^\n]*\n)*)(?P=fence)[ \t]*$",
+    re.MULTILINE,
+)
+
+
+def _strip_docstrings(source: str, first_line: int, tree: ast.AST) -> str:
+    """``source`` (the lines of ``tree``, starting at file line ``first_line``) without the
+    docstrings of ``tree`` and of every class and function inside it."""
+    lines = source.splitlines()
+    drop = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            head = node.body[0]
+            if isinstance(head, ast.Expr) and isinstance(getattr(head, "value", None), ast.Constant) \
+                    and isinstance(head.value.value, str):
+                drop.update(range(head.lineno, head.end_lineno + 1))
+    kept = [line for number, line in enumerate(lines, start=first_line) if number not in drop]
+    return textwrap.dedent("\n".join(kept)).strip("\n")
+
+
+def object_source(path: Path, qualname: str, keep_docstrings: bool = False) -> str:
+    """The source of class/function ``qualname`` (``"SEBlock"`` or ``"SEBlock.forward"``)
+    in file ``path``, decorators included, docstrings removed unless ``keep_docstrings``.
+
+    Raises:
+        LookupError: ``qualname`` is not defined in ``path``.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    scope: ast.AST = ast.parse(text)
+    for part in qualname.split("."):
+        found = [n for n in getattr(scope, "body", [])
+                 if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.name == part]
+        if not found:
+            raise LookupError(f"{qualname!r} is not defined in {path}")
+        scope = found[0]
+    start = min([scope.lineno] + [d.lineno for d in scope.decorator_list])
+    source = "\n".join(text.splitlines()[start - 1: scope.end_lineno])
+    if keep_docstrings:
+        return textwrap.dedent(source).strip("\n")
+    return _strip_docstrings(source, start, scope)
+
+
+def locate_object(root: Path, framework: str, target: str) -> tuple[Path, str, str]:
+    """Where ``target`` (``"se.SEBlock.forward"``, relative to ``vision_attention.<framework>``)
+    is defined: ``(file, qualified name in the file, importable name of the top object)``.
+
+    Raises:
+        LookupError: no file under ``src/vision_attention/<framework>/`` matches.
+    """
+    package = Path(root) / "src" / "vision_attention" / framework
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        path = package.joinpath(*parts[:cut]).with_suffix(".py")
+        if path.is_file():
+            names = [METHOD_ALIASES.get(framework, {}).get(p, p) if i else p
+                     for i, p in enumerate(parts[cut:])]
+            module = ".".join(["vision_attention", framework, *parts[:cut]])
+            return path, ".".join(names), f"{module}.{names[0]}"
+    raise LookupError(
+        f"argument {target!r} expected module.Object with the module a file under {package}; "
+        f"no such file"
+    )
+
+
+def expand_source_directives(markdown: str, root: Path = REPO) -> str:
+    """Replace each ``{framework-source}`` directive (a directive of the book's Sphinx
+    extension, unknown to JupyterLab) by a MyST tab set holding the code, so a notebook
+    shows the same source as the book."""
+    def tabs(match: re.Match) -> str:
+        keep = ":docstrings:" in match["options"]
+        items = []
+        for framework, label in FRAMEWORKS.items():
+            blocks = []
+            for target in match["args"].split():
+                path, qualname, _ = locate_object(root, framework, target)
+                code = object_source(path, qualname, keep)
+                blocks.append(f"```python\n{code}\n```")
+            items.append(f":::{{tab-item}} {label}\n" + "\n\n".join(blocks) + "\n:::")
+        return "::::{tab-set}\n" + "\n".join(items) + "\n::::"
+
+    return _SOURCE_DIRECTIVE.sub(tabs, markdown)
 
 
 def cell_framework(cell) -> str | None:
@@ -81,6 +174,10 @@ def write_notebooks(source, out_dir, stem: str | None = None) -> dict[str | None
         notebook = source
         if stem is None:
             raise ValueError("write_notebooks: argument 'stem' is required for an in-memory notebook")
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and "{framework-source}" in cell.source:
+            cell.source = expand_source_directives(cell.source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {None: out_dir / f"{stem}.ipynb"}
