@@ -63,7 +63,17 @@ bench: setup
 	$(RUN) python -m vision_attention.profiling.bench \
 		--time "cold book build=make book-cold" \
 		--time "cached rebuild=make book" \
-		--time "test suite=make test"
+		--time "test suite=make test" \
+		--time "browser test=make browser-test" \
+		--chapter-times _build/execution_times.json
 
 clean:
 	rm -rf _build
+
+# Open every page of the built book (_build/html; run `make book` first) in headless Chromium
+# (Debian's /usr/bin/chromium): console errors, requests off the machine, broken images, MathJax
+# errors, content wider than the column, framework tabs that do not carry over. Screenshots
+# go to _build/screenshots. tests/browser/check_book.py documents each check.
+.PHONY: browser-test
+browser-test: setup
+	$(RUN) python tests/browser/check_book.py --html _build/html --screenshots _build/screenshots

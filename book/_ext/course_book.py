@@ -16,6 +16,8 @@ How chapter authors use it is documented in ``book/AUTHORING.md``. In short:
 * **Notebook downloads.** Every executed page offers its notebook (``.ipynb``, with outputs)
   and, when it has framework tabs, one notebook per framework holding only that framework's
   tabbed cells, beside the ``.md`` source in the download menu.
+* **Execution times.** ``_build/execution_times.json`` lists each page's execution time,
+  which ``make bench`` prints.
 * **No dead Thebe scripts.** Jupyter Book always loads ``sphinx_thebe``, whose inline
   configuration script is added twice and throws ``SyntaxError: Identifier 'THEBE_JS_URL' has
   already been declared`` on every page. The book does not use Thebe (``launch_buttons.thebe``
@@ -206,8 +208,29 @@ def on_page_context(app, pagename, templatename, context, doctree):
     _notebook_downloads(app, pagename, context)
 
 
+def write_execution_times(app, exception) -> None:
+    """Write ``_build/execution_times.json``: each executed page's run time in seconds, as
+    myst-nb measured it (for a page taken from the cache, the time of the run that filled
+    the cache). ``make bench`` prints it as the chapters' cold execution times."""
+    if exception is not None:
+        return
+    import json
+
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    times = {}
+    for docname in sorted(app.env.found_docs):
+        data = NbMetadataCollector.get_exec_data(app.env, docname)
+        if data:
+            times[docname] = {"seconds": data.get("runtime"), "method": data.get("method"),
+                              "succeeded": data.get("succeeded")}
+    path = Path(app.outdir).parent / "execution_times.json"
+    path.write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
+
+
 def setup(app):
     app.add_transform(FrameworkCellTabs)
     app.add_directive("framework-source", FrameworkSource)
     app.connect("html-page-context", on_page_context, priority=600)  # after the theme's 501
+    app.connect("build-finished", write_execution_times)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

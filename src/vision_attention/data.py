@@ -162,7 +162,7 @@ def filter_bank(channels: int = 64, n_orientations: int = 8) -> list[dict]:
             theta = 180.0 * k / n_orientations
             specs.append(
                 {"source": source, "frequency": frequency, "theta_deg": theta,
-                 "label": f"{source} f={frequency:.3f} {theta:.0f}°"}
+                 "label": f"{source} f={frequency:.3f} {theta:g}°"}
             )
         index += 1
     return specs[:channels]

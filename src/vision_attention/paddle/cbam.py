@@ -16,7 +16,7 @@ class ChannelAttention(nn.Layer):
     ``Mc = sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))`` with ``MLP = fc2 . relu . fc1``;
     Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018, Eq. (2). The two
     descriptors go through the *same* MLP and the results are *summed*; they are not
-    concatenated (seed 003's prose says "concatenate", its code and the paper sum).
+    concatenated (the attention study notes' prose says "concatenate", its code and the paper sum).
     Official code ``Jongchan/attention-module`` (``MODELS/cbam.py``, ``ChannelGate``): two
     ``nn.Linear`` layers with biases, so ``fc1`` and ``fc2`` have biases here.
 

@@ -111,6 +111,14 @@ def format_report(figures: dict) -> str:
     if figures["commands"]:
         rows = [[c["label"], f"{c['seconds']:.1f}", c["returncode"]] for c in figures["commands"]]
         parts.append("Timed commands (one run each)\n" + _table(["command", "seconds", "exit"], rows))
+    chapters = figures.get("chapters")
+    if chapters:
+        rows = [[page, "-" if d["seconds"] is None else f"{d['seconds']:.1f}", d["method"]]
+                for page, d in chapters.items()]
+        total = sum(d["seconds"] or 0.0 for d in chapters.values())
+        parts.append("Chapter execution, seconds (myst-nb's measurement of the run that filled the "
+                     f"execution cache; total {total:.1f} s)\n"
+                     + _table(["page", "seconds", "method"], rows))
     imp = figures.get("import")
     if imp:
         parts.append(
@@ -170,6 +178,8 @@ def main(argv=None) -> int:
     parser.add_argument("--import-runs", type=int, default=5)
     parser.add_argument("--no-latency", action="store_true", help="skip latency and memory")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--chapter-times", default=None, metavar="PATH",
+                        help="execution_times.json written by the book build (after --time commands)")
     args = parser.parse_args(argv)
 
     frameworks = [f for f in args.frameworks.split(",") if f]
@@ -190,6 +200,12 @@ def main(argv=None) -> int:
     }
     load_start = os.getloadavg()[0]
     figures["commands"] = [time_command(label, command) for label, command in args.time]
+    if args.chapter_times:
+        try:
+            with open(args.chapter_times) as fh:
+                figures["chapters"] = json.load(fh)
+        except (OSError, ValueError) as error:
+            parser.error(f"--chapter-times: expected the build's execution_times.json, got {error}")
     _log(f"timing 'import vision_attention' in {args.import_runs} fresh interpreters")
     figures["import"] = import_time(args.import_runs)
     figures["frameworks"] = []

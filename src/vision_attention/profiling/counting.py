@@ -240,7 +240,7 @@ def single_module_overhead(arch: str = "resnet50", attention_type: str = "se",
                            input_size: int = 224) -> dict:
     """Overhead of ONE attention module applied only to the network's last feature map.
 
-    This is the other reading of overhead claims such as seed 000's ("CBAM ~0.5 % params,
+    This is the other reading of overhead claims such as the Med-Framework attention guide's ("CBAM ~0.5 % params,
     ~1 % FLOPs"): a single module on the ``2048 x 7 x 7`` (ResNet-50) or ``1280 x 7 x 7``
     (MobileNetV2) map before global pooling, instead of one per block. The module is the
     package's :class:`~vision_attention.torch.SEBlock`, :class:`~vision_attention.torch.ECA`,

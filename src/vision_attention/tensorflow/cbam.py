@@ -15,7 +15,7 @@ class ChannelAttention(keras.layers.Layer):
     ``Mc = sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))`` with ``MLP = fc2 . relu . fc1``;
     Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018, Eq. (2). The two
     descriptors go through the *same* MLP and the results are *summed*; they are not
-    concatenated (seed 003's prose says "concatenate", its code and the paper sum).
+    concatenated (the attention study notes' prose says "concatenate", its code and the paper sum).
     Official code ``Jongchan/attention-module`` (``MODELS/cbam.py``, ``ChannelGate``): two
     ``nn.Linear`` layers with biases, so ``fc1`` and ``fc2`` (``keras.layers.Dense``, kernel
     ``(in, out)``) have biases here.
@@ -76,7 +76,7 @@ class SpatialAttention(keras.layers.Layer):
     * the pooled maps are stacked **max first, then mean** (the paper writes ``[AvgPool; MaxPool]``);
     * the convolution has **no bias** and is followed by **BatchNorm** (``epsilon=1e-5``,
       Keras ``momentum=0.99``, i.e. PyTorch's ``momentum=0.01``), which the paper's equation
-      omits; seed 003's code has neither the BatchNorm nor the max-first order;
+      omits; the attention study notes' code has neither the BatchNorm nor the max-first order;
     * ``padding="same"`` keeps ``H x W``; for odd ``k`` at stride 1 it pads ``(k - 1) // 2``
       on every side, as the official code (so ``k`` must be odd).
 

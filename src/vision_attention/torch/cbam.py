@@ -14,7 +14,7 @@ class ChannelAttention(nn.Module):
     ``Mc = sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))`` with ``MLP = fc2 . relu . fc1``;
     Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018, Eq. (2). The two
     descriptors go through the *same* MLP and the results are *summed*; they are not
-    concatenated (seed 003's prose says "concatenate", its code and the paper sum).
+    concatenated (the attention study notes' prose says "concatenate", its code and the paper sum).
     Official code ``Jongchan/attention-module`` (``MODELS/cbam.py``, ``ChannelGate``): two
     ``nn.Linear`` layers with biases, so ``fc1`` and ``fc2`` have biases here.
 
@@ -64,7 +64,7 @@ class SpatialAttention(nn.Module):
 
     * the pooled maps are stacked **max first, then mean** (the paper writes ``[AvgPool; MaxPool]``);
     * the convolution has **no bias** and is followed by **BatchNorm** (``eps=1e-5``,
-      ``momentum=0.01``), which the paper's equation omits; seed 003's code has neither
+      ``momentum=0.01``), which the paper's equation omits; the attention study notes' code has neither
       the BatchNorm nor the max-first order;
     * padding ``(k - 1) // 2`` keeps ``H x W`` (so ``k`` must be odd).
 
