@@ -14,6 +14,11 @@ RUN := $(UV) run --frozen
 CACHE_DIR := _build/.jupyter_cache
 STAMP := $(CACHE_DIR)/inputs.sha256
 FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
+# The book's Sphinx extension (book/_ext) shapes the pages but not the executed outputs, and
+# Sphinx does not re-read pages when an extension changes: a change re-renders every page
+# (from the execution cache).
+EXT_STAMP := _build/html/.ext.sha256
+EXT_FINGERPRINT = cat $$(find book/_ext book/_static -type f -not -path '*/__pycache__/*' | LC_ALL=C sort) _config.yml | sha256sum | cut -d' ' -f1
 
 .PHONY: help setup book book-cold chapter test notebooks bench clean
 
@@ -32,8 +37,11 @@ book: setup
 	if [ -d $(CACHE_DIR) ] && [ "$$(cat $(STAMP) 2>/dev/null)" != "$$new" ]; then \
 		echo "src/ or uv.lock changed since the last build: clearing the execution cache"; \
 		rm -rf $(CACHE_DIR) _build/html _build/jupyter_execute; fi
+	@if [ -d _build/html ] && [ "$$(cat $(EXT_STAMP) 2>/dev/null)" != "$$($(EXT_FINGERPRINT))" ]; then \
+		echo "book/_ext, book/_static or _config.yml changed: re-rendering every page"; \
+		rm -rf _build/html _build/.doctrees; fi
 	$(RUN) jupyter-book build . --warningiserror --keep-going
-	@mkdir -p $(CACHE_DIR) && $(FINGERPRINT) > $(STAMP)
+	@mkdir -p $(CACHE_DIR) && $(FINGERPRINT) > $(STAMP) && $(EXT_FINGERPRINT) > $(EXT_STAMP)
 	@echo; echo "Book built: open file://$(CURDIR)/_build/html/index.html"
 
 book-cold:
