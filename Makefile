@@ -12,6 +12,10 @@ RUN := $(UV) run --frozen
 # so a change in src/ or uv.lock would leave stale outputs: we fingerprint both and clear the
 # cache when the fingerprint changes.
 CACHE_DIR := _build/.jupyter_cache
+# The executed chapters (pages with a kernel), run JOBS at a time into the cache before the
+# build (book/_ext/execute.py says why).
+CHAPTERS = $$(grep -l '^kernelspec:' book/*.md)
+JOBS ?= 2
 STAMP := $(CACHE_DIR)/inputs.sha256
 FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
 # The book's Sphinx extension (book/_ext) shapes the pages but not the executed outputs, and
@@ -40,6 +44,7 @@ book: setup
 	@if [ -d _build/html ] && [ "$$(cat $(EXT_STAMP) 2>/dev/null)" != "$$($(EXT_FINGERPRINT))" ]; then \
 		echo "book/_ext, book/_static or _config.yml changed: re-rendering every page"; \
 		rm -rf _build/html _build/.doctrees; fi
+	@$(RUN) python book/_ext/execute.py $(CHAPTERS) --cache $(CACHE_DIR) --jobs $(JOBS)
 	$(RUN) jupyter-book build . --warningiserror --keep-going
 	@mkdir -p $(CACHE_DIR) && $(FINGERPRINT) > $(STAMP) && $(EXT_FINGERPRINT) > $(EXT_STAMP)
 	@echo; echo "Book built: open file://$(CURDIR)/_build/html/index.html"
@@ -65,7 +70,7 @@ test: setup
 # Every chapter as a Jupyter notebook, plus one per framework (book/_ext/notebooks.py), into
 # _build/notebooks/ (unexecuted: you run them). The book's download menus offer executed ones.
 notebooks: setup
-	@$(RUN) python book/_ext/notebooks.py $$(grep -l '^kernelspec:' book/*.md) --out _build/notebooks
+	@$(RUN) python book/_ext/notebooks.py $(CHAPTERS) --out _build/notebooks
 
 bench: setup
 	$(RUN) python -m vision_attention.profiling.bench \

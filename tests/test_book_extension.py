@@ -104,3 +104,36 @@ def test_source_directives_become_tab_sets_in_notebooks():
     assert expanded.startswith("Text.\n\n::::{tab-set}") and expanded.endswith("::::\n\nMore.")
     with pytest.raises(LookupError, match="'nope.X' expected module.Object"):
         notebooks.expand_source_directives("```{framework-source} nope.X\n```")
+
+
+def test_parallel_pre_execution_fills_the_cache_myst_nb_reads(tmp_path, capsys):
+    """book/_ext/execute.py caches a chapter under the hash myst-nb looks up."""
+    import execute
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import myst_nb_reader_plugin
+
+    chapter = tmp_path / "chapter.md"
+    chapter.write_text(textwrap.dedent("""\
+        ---
+        kernelspec:
+          display_name: Python 3
+          language: python
+          name: python3
+        ---
+        # A chapter
+
+        ```{code-cell} ipython3
+        :tags: [framework-torch]
+        print(6 * 7)
+        ```
+    """))
+    cache_dir = tmp_path / "cache"
+    assert execute.main([str(chapter), "--cache", str(cache_dir), "--jobs", "1"]) == 0
+    assert "chapter.md in" in capsys.readouterr().out
+    record = get_cache(str(cache_dir)).match_cache_notebook(myst_nb_reader_plugin(str(chapter)))
+    assert record.data["execution_seconds"] > 0
+    _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(
+        myst_nb_reader_plugin(str(chapter)))
+    assert merged.cells[-1].outputs[0]["text"] == "42\n"
+    assert execute.main([str(chapter), "--cache", str(cache_dir)]) == 0
+    assert "all 1 chapters are in the cache" in capsys.readouterr().out
