@@ -228,9 +228,31 @@ def write_execution_times(app, exception) -> None:
     path.write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
 
 
+def class_signature(app, what, name, obj, options, signature, return_annotation):
+    """The API page's class signatures from ``__init__``.
+
+    The API page imports the package with the frameworks mocked (``autodoc_mock_imports``),
+    so a module's base class (``nn.Module``, ``keras.layers.Layer``) is a mock whose
+    metaclass hides the real constructor: autodoc would print ``(*args, **kwargs)``.
+    """
+    if what != "class" or signature not in (None, "(*args, **kwargs)"):
+        return None
+    import inspect
+
+    init = obj.__dict__.get("__init__")
+    if init is None:
+        return None
+    # without self, and without annotations (the docstring's Args give the types)
+    parameters = [p.replace(annotation=inspect.Parameter.empty)
+                  for p in list(inspect.signature(init).parameters.values())[1:]]
+    text = str(inspect.Signature(parameters))
+    return text, return_annotation
+
+
 def setup(app):
     app.add_transform(FrameworkCellTabs)
     app.add_directive("framework-source", FrameworkSource)
     app.connect("html-page-context", on_page_context, priority=600)  # after the theme's 501
     app.connect("build-finished", write_execution_times)
+    app.connect("autodoc-process-signature", class_signature)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
