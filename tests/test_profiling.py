@@ -213,3 +213,15 @@ def test_format_report_tables():
     assert "1.23 (1.20–1.30)" in text and "torch/BAM: ValueError: boom" in text
     assert "paddle: exit code -11" in text
     assert "150" in text and "50" in text
+
+
+def test_bench_report_lists_each_chapters_execution_time():
+    from vision_attention.profiling.bench import format_report
+
+    chapters = {"book/a": {"seconds": 12.25, "method": "cache", "succeeded": True},
+                "book/b": {"seconds": None, "method": "cache", "succeeded": False}}
+    report = format_report({"machine": "m", "commands": [], "chapters": chapters})
+    assert "total 12.2 s" in report or "total 12.3 s" in report
+    assert any(line.split()[:2] == ["book/a", "12.2"] or line.split()[:2] == ["book/a", "12.3"]
+               for line in report.splitlines())
+    assert any(line.split()[:2] == ["book/b", "-"] for line in report.splitlines())
