@@ -24,13 +24,16 @@ FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' 
 EXT_STAMP := _build/html/.ext.sha256
 EXT_FINGERPRINT = cat $$(find book/_ext book/_static -type f -not -path '*/__pycache__/*' | LC_ALL=C sort) _config.yml | sha256sum | cut -d' ' -f1
 
-.PHONY: help setup book book-cold chapter test notebooks bench clean
+.PHONY: help setup book book-cold chapter test notebooks bench clean grade release
 
 help:
 	@echo "make book    build the HTML book into _build/html (executes the chapters; cached)"
 	@echo "make test    run the test suite"
 	@echo "make chapter CH=book/channel_attention.md   re-execute one chapter, then rebuild the book"
 	@echo "make notebooks  write every chapter as .ipynb (and one per framework) into _build/notebooks"
+	@echo "make grade   grade the exercises' reference solutions (EX=01 FW=torch: one of them;"
+	@echo "             SUBMISSION=dir: a student's files, with the hidden cases)"
+	@echo "make release write the student template repository to _build/student"
 	@echo "make bench   measure build, test and module timings"
 
 setup:
@@ -66,6 +69,16 @@ chapter: setup
 
 test: setup
 	$(RUN) pytest
+
+# Graded exercises (src/vision_attention/grading): grade the instructor's reference solutions
+# in exercises/ (or a student's files: SUBMISSION=path/with/NN_name/<framework>.py), including
+# the hidden cases; `make release` writes the student template repository.
+grade: setup
+	$(RUN) python -m vision_attention.grading grade $(if $(EX),--exercise $(EX)) \
+		$(if $(FW),--framework $(FW)) $(if $(SUBMISSION),--submission $(SUBMISSION))
+
+release: setup
+	$(RUN) python -m vision_attention.grading release --out _build/student
 
 # Every chapter as a Jupyter notebook, plus one per framework (book/_ext/notebooks.py), into
 # _build/notebooks/ (unexecuted: you run them). The book's download menus offer executed ones.

@@ -73,6 +73,20 @@ def _cmd_release(args) -> int:
     return 0
 
 
+def _cmd_mutants(args) -> int:
+    from .mutants import check_mutants, table
+
+    try:
+        results = check_mutants(args.root, args.mutants, hidden_seed=args.seed, jobs=args.jobs)
+    except (ManifestError, RuntimeError) as exc:
+        print(f"mutants error: {exc}", file=sys.stderr)
+        return 2
+    print(table(results))
+    bad = [r.mutant.name for r in results if not r.ok]
+    print(f"{len(results) - len(bad)} of {len(results)} mutants scored as expected" + (f"; wrong: {bad}" if bad else ""))
+    return 1 if bad else 0
+
+
 def main(argv=None, prog: str = "python -m vision_attention.grading") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,5 +105,11 @@ def main(argv=None, prog: str = "python -m vision_attention.grading") -> int:
     r.add_argument("--out", default="_build/student")
     r.add_argument("--quiet", "-q", action="store_true")
     r.set_defaults(func=_cmd_release)
+    m = sub.add_parser("mutants", help="instructor: check that every mutant scores its expected points")
+    m.add_argument("--root", default="exercises")
+    m.add_argument("--mutants", help="mutant folder (default: <root>/mutants)")
+    m.add_argument("--seed", type=int, default=2026, help="seed of the hidden cases")
+    m.add_argument("--jobs", "-j", type=int, default=2)
+    m.set_defaults(func=_cmd_mutants)
     args = parser.parse_args(argv)
     return args.func(args)

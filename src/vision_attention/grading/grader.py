@@ -210,7 +210,7 @@ def grade(root: str | Path, *, submission: str | Path | None = None, exercises: 
     start = time.monotonic()
     root = Path(root)
     submission = Path(submission) if submission is not None else root
-    chosen = select(load_exercises(root), exercises)
+    chosen = select(load_exercises(root, exercises), exercises)
     release = all(e.release for e in chosen)
     if frameworks:
         unknown = [f for f in frameworks if not any(f in e.frameworks for e in chosen)]

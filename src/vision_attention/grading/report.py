@@ -59,11 +59,15 @@ def terminal(report) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     pct = 100 * report.points / report.max_points if report.max_points else 0.0
     lines.append(f"total: {report.points}/{report.max_points} points ({pct:.0f} %) in {report.wall_s:.1f} s")
-    failed = [(r, c) for r in report.runners for c in r.cases if not c.passed]
+    failed = [r for r in report.runners if any(not c.passed for c in r.cases)]
     if failed:
         lines += ["", "what failed:"]
-        for r, c in failed:
-            lines.append(f"  {r.exercise.id} {r.framework} {c.name}: {c.message}")
+    for r in failed:
+        bad = [c for c in r.cases if not c.passed]
+        if len(bad) > 1 and len({c.message for c in bad}) == 1:  # one cause: say it once
+            lines.append(f"  {r.exercise.id} {r.framework}, all {len(bad)} failed cases: {bad[0].message}")
+        else:
+            lines += [f"  {r.exercise.id} {r.framework} {c.name}: {c.message}" for c in bad]
     return "\n".join(lines)
 
 
