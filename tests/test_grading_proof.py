@@ -1,0 +1,204 @@
+"""The grader's proof (issue: graded exercises): reference 100 %, stubs 0, mutants as expected,
+a deterministic student release whose own `make grade` works, and no way around the grader.
+
+Everything here runs real child processes (PyTorch, Paddle and TensorFlow imports), so the
+module shares work: the reference outputs are computed once (in their own processes, as
+the grader always does) and reused by the reference grading and the mutant check.
+"""
+
+from __future__ import annotations
+
+import base64
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vision_attention.grading import grade, load_exercises, signatures, solution_regions, strip_markers
+from vision_attention.grading.grader import build_cases, compute_reference
+from vision_attention.grading.mutants import check_mutants, load_mutants, table
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "exercises"
+SEED = 2026
+
+
+@pytest.fixture(scope="module")
+def reference():
+    exercises = load_exercises(ROOT)
+    built = {e.id: build_cases(e, SEED) for e in exercises}
+    return compute_reference(exercises, built, ["torch", "paddle", "tensorflow"])
+
+
+def test_reference_solutions_score_full_marks_in_every_runner(reference):
+    report = grade(ROOT, hidden_seed=SEED, reference=reference, progress=None)
+    pairs = {(e.id, fw) for e in load_exercises(ROOT) for fw in e.frameworks}
+    assert {(r.exercise.id, r.framework) for r in report.runners} == pairs
+    for r in report.runners:
+        assert r.points == r.max_points > 0, (r.id, [c.message for c in r.cases if c.message])
+        assert any(c.group != "public" for c in r.cases), "hidden cases are graded too"
+
+
+def test_every_mutant_scores_exactly_its_expected_points(reference):
+    results = check_mutants(ROOT, hidden_seed=SEED, reference=reference)
+    print(table(results))
+    assert len(results) >= 13
+    wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
+    assert not wrong
+
+
+def test_mutant_table_covers_the_required_mistakes_and_cheats():
+    names = {m.name for m in load_mutants(ROOT / "mutants")}
+    required = {"missing_sigmoid", "pool_wrong_axis", "ignored_reduction_ratio", "no_rescale",
+                "swapped_max_mean", "hardcoded_public", "eq_always_true", "os_exit_at_import",
+                "infinite_loop", "fake_score", "imports_package", "monkeypatch_allclose", "random_output"}
+    assert required <= names
+
+
+def test_the_grader_cli_keeps_github_outputs_and_stdout_out_of_the_childs_reach(tmp_path):
+    """The fake-score mutant appends a full-marks result to every GitHub output file it can find;
+    the grader restores the file and writes the real (zero) result."""
+    output = Path("/tmp") / f"{tmp_path.name}_github_output"  # findable by the mutant's glob
+    summary = tmp_path / "summary"
+    output.write_text("earlier=1\n")
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vision_attention.grading", "grade", "--submission",
+             str(ROOT / "mutants" / "fake_score"), "-e", "01", "-f", "torch", "--seed", "1",
+             "--report-dir", str(tmp_path / "reports")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        lines = output.read_text().splitlines()
+    finally:
+        output.unlink(missing_ok=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "18/18" not in proc.stdout and "total: 0/6 points" in proc.stdout
+    assert lines[0] == "earlier=1" and len(lines) == 2, lines
+    key, _, value = lines[1].partition("=")
+    data = json.loads(base64.b64decode(value))
+    assert key == "ex01_torch" and data["max_score"] == 6 and sum(t["score"] for t in data["tests"]) == 0
+    assert "Grading: 0/6" in summary.read_text()
+    results = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert results["points"] == 0 and results["hidden_seed"] == 1
+
+
+def _release(out: Path) -> Path:
+    proc = subprocess.run([sys.executable, "-m", "vision_attention.grading", "release", "-q", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    return _release(tmp_path_factory.mktemp("release") / "student")
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_release_is_deterministic(release, tmp_path):
+    again = _release(tmp_path / "student")
+    assert _tree(release) == _tree(again)
+    _, mismatch, errors = filecmp.cmpfiles(release, again, _tree(release), shallow=False)
+    assert not mismatch and not errors
+
+
+def test_release_holds_no_solution_hidden_group_or_instructor_file(release):
+    files = _tree(release)
+    assert not any("mutants" in f or f.endswith("manifest.toml") or "release.py" in f for f in files)
+    text = "\n".join((release / f).read_text(encoding="utf-8") for f in files if not f.endswith(".npy"))
+    assert "BEGIN SOLUTION" not in text and "# SOLUTION" not in text and '"hidden"' not in text
+    for e in load_exercises(ROOT):
+        public = json.loads((release / "exercises" / e.id / "exercise.json").read_text())
+        assert set(public["groups"]) == {g.name for g in e.groups if g.visibility == "public"}
+        for fw in e.frameworks:
+            ref = (e.path / f"{fw}.py").read_text()
+            stub = (release / "exercises" / e.id / f"{fw}.py").read_text()
+            assert signatures(stub) == signatures(ref), (e.id, fw)
+            lines = ref.splitlines()
+            body = set()
+            for r in solution_regions(ref):
+                inside = lines[r.start - 1 : r.end] if r.one_line else lines[r.start : r.end - 1]
+                body |= {line.strip() for line in inside if len(line.strip()) > 8}
+            assert body, (e.id, fw)
+            assert not body & {line.strip() for line in stub.splitlines()}, (e.id, fw)
+            assert "raise NotImplementedError" in stub
+
+
+def _workflow_grade_step(release: Path) -> dict:
+    workflow = yaml.safe_load((release / ".github" / "workflows" / "classroom.yml").read_text())
+    steps = workflow["jobs"]["grade"]["steps"]
+    (grade_step,) = [s for s in steps if s.get("id") == "grade"]
+    (reporter,) = [s for s in steps if "autograding-grading-reporter" in s.get("uses", "")]
+    runners = reporter["with"]["runners"].split(",")
+    assert reporter.get("if") == "always()"
+    for rid in runners:
+        assert reporter["env"][f"{rid.upper()}_RESULTS"] == f"${{{{ steps.grade.outputs.{rid} }}}}"
+    return {"run": grade_step["run"], "runners": runners, "on": workflow["on"]}
+
+
+def _run_workflow_command(release: Path, tmp_path: Path):
+    step = _workflow_grade_step(release)
+    output = tmp_path / "github_output"
+    output.write_text("")
+    env = {**os.environ, "PYTHON": sys.executable, "GITHUB_OUTPUT": str(output),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    proc = subprocess.run(step["run"], shell=True, cwd=release, env=env, capture_output=True, text=True,
+                          timeout=600)
+    payloads = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert set(payloads) == set(step["runners"])
+    decoded = {rid: json.loads(base64.b64decode(v)) for rid, v in payloads.items()}
+    for rid, data in decoded.items():
+        assert data["version"] == 1 and data["tests"] and data["status"] in ("pass", "fail", "error")
+    return proc, decoded
+
+
+def test_workflow_is_valid_and_names_the_release_grade_command(release):
+    step = _workflow_grade_step(release)
+    assert step["run"] == "make grade"
+    assert "push" in step["on"]
+    exercises = load_exercises(ROOT)
+    assert step["runners"] == [f"ex{e.id[:2]}_{fw}" for e in exercises for fw in e.frameworks]
+
+
+def test_release_grades_its_stubs_zero_in_every_runner(release, tmp_path):
+    proc, decoded = _run_workflow_command(release, tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    for rid, data in decoded.items():
+        assert data["max_score"] > 0 and sum(t["score"] for t in data["tests"]) == 0, rid
+        assert all("not implemented yet" in t["message"] for t in data["tests"]), rid
+    assert "(0 %)" in proc.stdout
+
+
+def test_release_grades_the_pasted_back_reference_full_marks(release, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(release, student)
+    for e in load_exercises(ROOT):
+        for fw in e.frameworks:
+            (student / "exercises" / e.id / f"{fw}.py").write_text(strip_markers((e.path / f"{fw}.py").read_text()))
+    proc, decoded = _run_workflow_command(student, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    for rid, data in decoded.items():
+        assert data["status"] == "pass" and sum(t["score"] for t in data["tests"]) == data["max_score"], rid
+    assert "(100 %)" in proc.stdout
+
+
+def test_release_expected_outputs_equal_an_independent_reference_run(release, reference):
+    """The shipped public outputs (one reference run) equal another reference run bit for bit."""
+    for e in load_exercises(ROOT):
+        for fw in e.frameworks:
+            for case_id, outputs in reference[(e.id, fw)].items():
+                if not case_id.startswith("public"):
+                    continue
+                for name, array in outputs.items():
+                    shipped = np.load(release / "exercises" / e.id / "public" / fw / case_id / f"{name}.npy")
+                    np.testing.assert_array_equal(shipped, array)
