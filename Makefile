@@ -24,7 +24,7 @@ FINGERPRINT = cat uv.lock $$(find src -name '*.py' -not -path '*/__pycache__/*' 
 EXT_STAMP := _build/html/.ext.sha256
 EXT_FINGERPRINT = cat $$(find book/_ext book/_static -type f -not -path '*/__pycache__/*' | LC_ALL=C sort) _config.yml | sha256sum | cut -d' ' -f1
 
-.PHONY: help setup book book-cold chapter test notebooks bench clean grade release
+.PHONY: help setup book book-cold chapter test notebooks bench clean grade release mutants
 
 help:
 	@echo "make book    build the HTML book into _build/html (executes the chapters; cached)"
@@ -34,6 +34,7 @@ help:
 	@echo "make grade   grade the exercises' reference solutions (EX=01 FW=torch: one of them;"
 	@echo "             SUBMISSION=dir: a student's files, with the hidden cases)"
 	@echo "make release write the student template repository to _build/student"
+	@echo "make mutants check that each deliberately wrong submission scores as expected"
 	@echo "make bench   measure build, test and module timings"
 
 setup:
@@ -80,6 +81,10 @@ grade: setup
 release: setup
 	$(RUN) python -m vision_attention.grading release --out _build/student
 
+# Instructor: every mutant in exercises/mutants/ must score exactly its expected points.
+mutants: setup
+	$(RUN) python -m vision_attention.grading mutants
+
 # Every chapter as a Jupyter notebook, plus one per framework (book/_ext/notebooks.py), into
 # _build/notebooks/ (unexecuted: you run them). The book's download menus offer executed ones.
 notebooks: setup
@@ -91,6 +96,8 @@ bench: setup
 		--time "cached rebuild=make book" \
 		--time "test suite=make test" \
 		--time "browser test=make browser-test" \
+		--time "grade every exercise x framework (reference, hidden cases)=make grade" \
+		--time "grader proof in CI (tests/test_grading_*.py)=$(RUN) pytest -q tests/test_grading_units.py tests/test_grading_proof.py" \
 		--chapter-times _build/execution_times.json
 
 clean:
