@@ -18,6 +18,7 @@ import importlib.abc
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 
@@ -56,6 +57,9 @@ class _ImportBlocker(importlib.abc.MetaPathFinder):
         return None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _write(path, text):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp"
@@ -78,7 +82,7 @@ def _describe(exc, files):
         return f"your code called sys.exit({exc.code!r}){where}: remove it"
     if isinstance(exc, NotImplementedError):
         return f"not implemented yet: {exc}{where}"
-    text = f"{type(exc).__name__}: {exc}"
+    text = _ANSI.sub("", f"{type(exc).__name__}: {exc}")  # Keras colours its messages
     if len(text) > 600:
         text = text[:600] + " ..."
     return text + where

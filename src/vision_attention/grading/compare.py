@@ -24,7 +24,7 @@ def compare_outputs(expected: dict, got: dict, atol: float, rtol: float) -> str 
             return f"output {name!r} has dtype {out.dtype}; expected numbers like the reference's {ref.dtype}"
         if out.shape != ref.shape:
             return f"output {name!r} has shape {tuple(out.shape)} but the reference has {tuple(ref.shape)}"
-        out64, ref64 = out.astype(np.float64), ref.astype(np.float64)
+        out64, ref64 = np.atleast_1d(out.astype(np.float64)), np.atleast_1d(ref.astype(np.float64))
         bad = ~np.isfinite(out64)
         if bad.any() and not (~np.isfinite(ref64) == bad).all():
             pos = tuple(int(i) for i in np.argwhere(bad)[0])
