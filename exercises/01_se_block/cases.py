@@ -57,6 +57,8 @@ def diagnose(params, arrays, expected, got):
         if y is not None and y.shape == ref.shape[:2] + (1, 1):
             return "that is the shape of the channel weights s: return x * s, not s"
         return None
+    if x.shape[2] * x.shape[3] > 1 and np.allclose(y, y.mean(axis=(2, 3), keepdims=True), atol=1e-6):
+        return "your output is constant over H and W: did you return the weights s instead of x * s?"
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(np.abs(x) > 1e-3, y / x, np.nan)
     s = s[np.isfinite(s)]

@@ -78,11 +78,15 @@ def _describe(exc, files):
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename) in files:
             where = f" ({os.path.basename(files[os.path.abspath(frame.filename)])}, line {frame.lineno}, in {frame.name})"
+    # Keras colours the message and wraps it: "Exception encountered when calling X.call().",
+    # the original message, then "Arguments received by ...": keep the original only.
+    message = _ANSI.sub("", str(exc)).split("Arguments received by")[0]
+    message = re.sub(r"^\s*Exception encountered when calling [^\n]*\n", "", message).strip()
     if isinstance(exc, SystemExit):
         return f"your code called sys.exit({exc.code!r}){where}: remove it"
     if isinstance(exc, NotImplementedError):
-        return f"not implemented yet: {exc}{where}"
-    text = _ANSI.sub("", f"{type(exc).__name__}: {exc}")  # Keras colours its messages
+        return f"not implemented yet: {message.splitlines()[0] if message else ''}{where}"
+    text = " ".join(f"{type(exc).__name__}: {message}".split())
     if len(text) > 600:
         text = text[:600] + " ..."
     return text + where
