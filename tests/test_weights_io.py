@@ -460,3 +460,13 @@ def test_modules_without_attention_report_nan_attention():
 def test_parity_api_rejects_bad_arguments(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
+
+
+def test_self_attention_weights_keep_their_layout_in_every_framework():
+    from vision_attention.parity.layouts import outputs_from_framework
+
+    attn = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    act = np.zeros((1, 2, 3, 4), np.float32)
+    out = outputs_from_framework("tensorflow", {"attention": attn, "spatial": act})
+    np.testing.assert_array_equal(out["attention"], attn)
+    assert out["spatial"].shape == (1, 4, 2, 3)

@@ -45,6 +45,7 @@ __all__ = [
     "activation_to_framework",
     "activation_from_framework",
     "outputs_from_framework",
+    "LAYOUT_FREE_KEYS",
 ]
 
 CANONICAL_BN_EPS = 1e-5
@@ -192,6 +193,13 @@ def activation_from_framework(framework: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
+LAYOUT_FREE_KEYS = frozenset({"attention"})
+"""Keys of attention dicts whose arrays have no spatial layout: self-attention weights are
+``(B, heads, N_query, N_key)`` in every framework (positions flattened row-major, ``n = h * W + w``)."""
+
+
 def outputs_from_framework(framework: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Apply :func:`activation_from_framework` to every array of an output/attention dict."""
-    return {key: activation_from_framework(framework, value) for key, value in outputs.items()}
+    """Apply :func:`activation_from_framework` to every array of an output/attention dict,
+    except those under :data:`LAYOUT_FREE_KEYS`, which are returned unchanged."""
+    return {key: np.asarray(value) if key in LAYOUT_FREE_KEYS else activation_from_framework(framework, value)
+            for key, value in outputs.items()}
