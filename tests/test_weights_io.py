@@ -467,6 +467,6 @@ def test_self_attention_weights_keep_their_layout_in_every_framework():
 
     attn = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     act = np.zeros((1, 2, 3, 4), np.float32)
-    out = outputs_from_framework("tensorflow", {"attention": attn, "spatial": act})
-    np.testing.assert_array_equal(out["attention"], attn)
+    out = outputs_from_framework("tensorflow", {"attention_weights": attn, "spatial": act})
+    np.testing.assert_array_equal(out["attention_weights"], attn)
     assert out["spatial"].shape == (1, 4, 2, 3)

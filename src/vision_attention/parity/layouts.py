@@ -193,7 +193,7 @@ def activation_from_framework(framework: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-LAYOUT_FREE_KEYS = frozenset({"attention"})
+LAYOUT_FREE_KEYS = frozenset({"attention_weights"})
 """Keys of attention dicts whose arrays have no spatial layout: self-attention weights are
 ``(B, heads, N_query, N_key)`` in every framework (positions flattened row-major, ``n = h * W + w``)."""
 
