@@ -19,6 +19,9 @@ __all__ = [
     "check_real_number",
     "check_feature_map",
     "check_choice",
+    "check_bool",
+    "check_optional_positive_int",
+    "check_min_spatial_size",
 ]
 
 
@@ -113,3 +116,53 @@ def check_choice(owner: str, name: str, value, choices: tuple):
     if isinstance(value, (bool, float)) or value not in choices:
         raise ValueError(f"{owner}: argument '{name}' expected one of {choices}, got {value!r}")
     return value
+
+
+def check_bool(owner: str, name: str, value) -> bool:
+    """Return ``value`` if it is a ``bool`` (``True``/``False``; ``0``, ``1`` and ``numpy.bool_``
+    are refused, so a misplaced positional argument is caught), else raise ``ValueError``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: argument '{name}' expected a bool (True or False), got {value!r}")
+    return value
+
+
+def check_optional_positive_int(owner: str, name: str, value) -> int | None:
+    """Return ``None`` or ``value`` as ``int`` if it is a positive integer, else raise ``ValueError``."""
+    if value is None:
+        return None
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{owner}: argument '{name}' expected a positive integer or None, got {value!r}")
+    return int(value)
+
+
+def check_min_spatial_size(
+    owner: str,
+    shape: Sequence,
+    layout: str,
+    minimum: int,
+    reason: str,
+    name: str = "x",
+) -> None:
+    """Check that both spatial sizes of a 4-D ``shape`` in ``layout`` are at least ``minimum``.
+
+    Call after :func:`check_feature_map` (the rank is assumed). Unknown (``None``) sizes pass.
+
+    Args:
+        owner: class name used in the message.
+        shape: the input's shape as a sequence of ints (``None`` for unknown dims).
+        layout: ``"NCHW"`` or ``"NHWC"``.
+        minimum: the smallest allowed height and width.
+        reason: why, for the message (e.g. ``"sub_sample=True max-pools keys and values 2x2"``).
+        name: the argument name used in the message.
+
+    Raises:
+        ValueError: height or width smaller than ``minimum``.
+    """
+    dims = tuple(None if d is None else int(d) for d in shape)
+    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
+    if (h is not None and h < minimum) or (w is not None and w < minimum):
+        layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
+        raise ValueError(
+            f"{owner}: argument '{name}' expected height and width >= {minimum} ({reason}) in "
+            f"layout {layout_shape}, got H={h}, W={w} in shape {dims}"
+        )

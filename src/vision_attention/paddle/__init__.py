@@ -7,6 +7,7 @@ TensorFlow-first import order that crashes)."""
 from .bam import BAM
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
+from .nonlocal_block import NonLocalBlock
 from .se import SEBlock
 
-__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock"]

@@ -9,6 +9,7 @@ which silences its logs and imports Paddle first (the other order segfaults)."""
 from .bam import BAM
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
+from .nonlocal_block import NonLocalBlock
 from .se import SEBlock
 
-__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock"]

@@ -9,6 +9,7 @@ import_torch()  # loads Triton safely when TensorFlow is already loaded (see _fr
 from .bam import BAM  # noqa: E402
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
+from .nonlocal_block import NonLocalBlock
 from .se import SEBlock
 
-__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock"]

@@ -1,0 +1,189 @@
+"""Non-local block (PyTorch): every position attends to every (sub-sampled) position."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_feature_map,
+    check_min_spatial_size,
+    check_optional_positive_int,
+    check_positive_int,
+)
+
+MODES = ("embedded_gaussian", "dot_product", "gaussian", "concatenation")
+"""The pairwise functions ``f`` of Wang et al., Sec. 3.2, as ``NonLocalBlock(mode=...)``."""
+
+
+class NonLocalBlock(nn.Module):
+    """Non-local block: a residual self-attention over all positions of a feature map.
+
+    Wang et al., "Non-local Neural Networks", CVPR 2018, Eq. (1) and (6)::
+
+        y_i = 1 / C(x) * sum_j f(x_i, x_j) g(x_j),     g(x_j) = W_g x_j
+        z_i = BN(W_z y_i) + x_i
+
+    with ``i`` over the ``N = H * W`` query positions and ``j`` over the key positions
+    (``N_k = N``, or ``(H // 2) * (W // 2)`` with ``sub_sample``). ``theta``, ``phi`` and ``g``
+    are 1x1 convolutions (with bias, as the official code) from ``C`` to ``d = inter_channels``
+    channels; ``W`` is a 1x1 convolution (with bias) from ``d`` back to ``C``, and ``bn`` a
+    BatchNorm (``eps=1e-5``, ``momentum=0.1``, the official Caffe2 momentum 0.9). The
+    normalised pairwise weights ``A_ij = f(x_i, x_j) / C(x)`` per ``mode`` (Sec. 3.2):
+
+    * ``"embedded_gaussian"`` (Eq. 3): ``A_i = softmax_j(s * theta(x_i)^T phi(x_j))``;
+    * ``"dot_product"`` (Eq. 4): ``A_ij = s * theta(x_i)^T phi(x_j) / N_k``;
+    * ``"gaussian"`` (Eq. 2): ``A_i = softmax_j(s * x_i^T x_j)``, no embedding (no ``theta``,
+      no ``phi``; ``g`` still projects);
+    * ``"concatenation"`` (Eq. 5): ``A_ij = s * ReLU(w_f^T [theta(x_i); phi(x_j)]) / N_k``, ``w_f``
+      a bias-free 1x1 convolution ``concat_project`` from ``2d`` channels to 1 (as the port
+      ``AlexHex7/Non-local_pytorch``, ``lib/non_local_concatenation.py``). It is evaluated as
+      ``ReLU(w_theta^T theta(x_i) + w_phi^T phi(x_j))``, the same sum, without building the
+      ``(B, 2d, N, N_k)`` concatenation.
+
+    ``s = 1`` (the paper) unless ``scale=True``, which sets ``s = 1 / sqrt(d_f)``, ``d_f`` the
+    length of the vectors whose affinity is taken: ``inter_channels``, and ``in_channels`` in
+    ``"gaussian"`` mode (where ``x_i^T x_j`` runs over the input channels).
+
+    Sub-sampling (Sec. 3.3): ``sub_sample=True`` max-pools 2x2 (stride 2, floor) the outputs of
+    ``phi`` and ``g`` (in ``"gaussian"`` mode: the keys ``x`` and the output of ``g``), never the
+    queries, so ``N_k = (H // 2) * (W // 2)``.
+
+    Initialisation: ``theta``, ``phi``, ``g``, ``W`` (and ``concat_project``) weights
+    ``N(0, 0.01^2)`` and zero biases (official ``CONV_INIT_STD = 0.01``). With ``bn_layer=True``
+    the BatchNorm's ``weight`` (gamma) and ``bias`` (beta) are zero (official
+    ``BN_INIT_GAMMA = 0.0``); with ``bn_layer=False`` there is no ``bn`` and ``W``'s weight and
+    bias are zero. Either way a fresh block is the identity, ``z = x`` (Sec. 3.3), so it can be
+    inserted into a pre-trained network.
+
+    Canonical parameter names: ``theta.*``, ``phi.*`` (not in ``"gaussian"`` mode), ``g.*``,
+    ``W.weight``, ``W.bias``, ``bn.*`` (with ``bn_layer``), ``concat_project.weight`` (in
+    ``"concatenation"`` mode only).
+
+    Differences from the official code (``facebookresearch/video-nonlocal-net``,
+    ``lib/models/nonlocal_helper.py``, ``lib/core/config.py``), deliberate:
+
+    * the official code multiplies ``theta^T phi`` by ``dim_inner ** -0.5`` before the softmax
+      when ``cfg.NONLOCAL.USE_SCALE`` is set (``nonlocal_helper.py`` lines 85-89), and that is
+      its default (``config.py`` line 204); the paper writes no scale. Here ``scale=False``
+      (the paper) is the default;
+    * the official code max-pools the block *input* and applies the ``phi`` and ``g``
+      convolutions to the pooled map (lines 35-65); we pool the *outputs* of ``phi`` and ``g``,
+      as the paper's Sec. 3.3 ("a max pooling layer after phi and g") and the port
+      ``AlexHex7/Non-local_pytorch``. A 1x1 convolution does not commute with max-pooling,
+      so the two differ;
+    * the official code has only the softmax (embedded Gaussian) and the divide-by-``N``
+      (dot product) forms; ``"gaussian"`` and ``"concatenation"`` follow the paper and the port;
+    * 2-D (images) only; the official block is spatio-temporal (pooling ``1 x 2 x 2``).
+
+    Args:
+        in_channels: number of input channels ``C``.
+        inter_channels: embedding width ``d``; ``None`` means ``max(C // 2, 1)`` (Sec. 3.3).
+        mode: one of ``"embedded_gaussian"``, ``"dot_product"``, ``"gaussian"``,
+            ``"concatenation"``.
+        sub_sample: max-pool keys and values 2x2 (Sec. 3.3).
+        bn_layer: BatchNorm after ``W`` (Sec. 3.3: zero-initialised gamma).
+        scale: multiply the affinities by ``1 / sqrt(d_f)`` (the official ``USE_SCALE``).
+
+    Input:
+        x: ``(B, C, H, W)`` float32 tensor (NCHW); ``H, W >= 2`` with ``sub_sample``.
+
+    Returns:
+        ``z`` like ``x``; with ``return_attention=True`` also ``{"attention_weights": A}``,
+        ``A`` float32 of shape ``(B, 1, N, N_k)``, positions flattened row-major
+        (``n = h * W + w``); its rows sum to 1 in the two softmax modes.
+
+    Raises:
+        ValueError: ``in_channels`` not a positive integer; ``inter_channels`` neither a
+            positive integer nor ``None``; ``mode`` not one of the four; ``sub_sample``,
+            ``bn_layer`` or ``scale`` not a bool; input not 4-D, with a channel count other
+            than ``in_channels``, or (with ``sub_sample``) smaller than 2 in height or width.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        inter_channels: int | None = None,
+        mode: str = "embedded_gaussian",
+        sub_sample: bool = False,
+        bn_layer: bool = True,
+        scale: bool = False,
+    ):
+        super().__init__()
+        owner = type(self).__name__
+        self.in_channels = check_positive_int(owner, "in_channels", in_channels)
+        inter = check_optional_positive_int(owner, "inter_channels", inter_channels)
+        self.inter_channels = max(self.in_channels // 2, 1) if inter is None else inter
+        self.mode = check_choice(owner, "mode", mode, MODES)
+        self.sub_sample = check_bool(owner, "sub_sample", sub_sample)
+        self.bn_layer = check_bool(owner, "bn_layer", bn_layer)
+        self.scale = check_bool(owner, "scale", scale)
+        c, d = self.in_channels, self.inter_channels
+
+        if self.mode != "gaussian":
+            self.theta = self._conv(c, d)
+            self.phi = self._conv(c, d)
+        self.g = self._conv(c, d)
+        if self.mode == "concatenation":
+            self.concat_project = nn.Conv2d(2 * d, 1, 1, bias=False)
+            nn.init.normal_(self.concat_project.weight, 0.0, 0.01)
+        self.W = self._conv(d, c)
+        if self.bn_layer:
+            self.bn = nn.BatchNorm2d(c, eps=1e-5, momentum=0.1)
+            nn.init.zeros_(self.bn.weight)
+            nn.init.zeros_(self.bn.bias)
+        else:
+            nn.init.zeros_(self.W.weight)
+            nn.init.zeros_(self.W.bias)
+        affinity_dim = c if self.mode == "gaussian" else d
+        self._scale = 1.0 / math.sqrt(affinity_dim) if self.scale else 1.0
+
+    @staticmethod
+    def _conv(cin: int, cout: int) -> nn.Conv2d:
+        conv = nn.Conv2d(cin, cout, 1)
+        nn.init.normal_(conv.weight, 0.0, 0.01)
+        nn.init.zeros_(conv.bias)
+        return conv
+
+    def _keys(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B, c, h, w)`` -> ``(B, c, N_k)``, max-pooled 2x2 with ``sub_sample``."""
+        if self.sub_sample:
+            t = nn.functional.max_pool2d(t, kernel_size=2, stride=2)
+        return t.flatten(2)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        owner = type(self).__name__
+        check_feature_map(owner, x.shape, self.in_channels, "NCHW")
+        if self.sub_sample:
+            check_min_spatial_size(owner, x.shape, "NCHW", 2, "sub_sample=True max-pools keys and values 2x2")
+        b, _, h, w = x.shape
+        d = self.inter_channels
+        value = self._keys(self.g(x)).transpose(1, 2)  # (B, N_k, d)
+        if self.mode == "gaussian":
+            query = x.flatten(2).transpose(1, 2)  # (B, N, C)
+            key = self._keys(x)  # (B, C, N_k)
+        else:
+            query = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, d)
+            key = self._keys(self.phi(x))  # (B, d, N_k)
+        n_keys = key.shape[-1]
+
+        if self.mode == "concatenation":
+            w_f = self.concat_project.weight[0, :, 0, 0]  # (2d,): [w_theta; w_phi]
+            a = query @ w_f[:d]  # (B, N)
+            k = w_f[d:] @ key  # (B, N_k)
+            f = torch.relu(a[:, :, None] + k[:, None, :]) * self._scale
+            attention = f / n_keys
+        else:
+            f = (query @ key) * self._scale  # (B, N, N_k)
+            attention = torch.softmax(f, dim=-1) if self.mode != "dot_product" else f / n_keys
+
+        y = (attention @ value).transpose(1, 2).reshape(b, d, h, w)
+        w_y = self.W(y)
+        if self.bn_layer:
+            w_y = self.bn(w_y)
+        z = w_y + x
+        return (z, {"attention_weights": attention[:, None]}) if return_attention else z
