@@ -25,7 +25,7 @@ from vision_attention.parity import GRAD_ATOL, OUTPUT_ATOL, RESNET_RTOL  # noqa:
 
 PAIRS = (("torch", "paddle"), ("torch", "tensorflow"), ("paddle", "tensorflow"))
 
-MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM")
+MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock")
 CHANNELS = (16, 64, 256)
 BATCHES = (1, 3)
 SPATIAL = ((7, 9), (8, 8))
@@ -35,7 +35,13 @@ def module_kwargs(name: str, channels: int) -> dict:
     """Constructor arguments of ``name`` for inputs with ``channels`` channels.
 
     The reduction ratio is 16 (the papers' value) where ``channels // 16 >= 2`` and 8 for
-    16 channels, so every bottleneck has at least two units.
+    16 channels, so every bottleneck has at least two units. The non-local block runs with
+    sub-sampling, so the shared cases also cover the 2x2 pooling of odd sizes (7x9 -> 3x4),
+    and with ``scale=True`` (the official code's default ``USE_SCALE``): unscaled, the random
+    He-initialised embeddings at 256 channels (``d = 128``) give softmax logits of standard
+    deviation ~30 (up to ~90; measured), and float32 round-off alone then puts each framework 4e-6..7e-6 from a
+    float64 transcription (measured), so pairs reach 1.1e-5 > OUTPUT_ATOL; scaled, 2.5e-6.
+    ``tests/test_nonlocal_block.py`` covers the other arguments (16 channels, scaled and not).
     """
     r = 16 if channels >= 32 else 8
     return {
@@ -45,6 +51,7 @@ def module_kwargs(name: str, channels: int) -> dict:
         "SpatialAttention": {"kernel_size": 7},
         "CBAM": {"in_channels": channels, "reduction_ratio": r, "kernel_size": 7},
         "BAM": {"in_channels": channels, "reduction_ratio": r, "dilation": 4},
+        "NonLocalBlock": {"in_channels": channels, "mode": "embedded_gaussian", "sub_sample": True, "scale": True},
     }[name]
 
 

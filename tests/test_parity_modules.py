@@ -35,6 +35,7 @@ EXPECTED_ATTENTION = {
     "SpatialAttention": {"spatial"},
     "CBAM": {"channel", "spatial"},
     "BAM": {"channel", "spatial", "attention"},
+    "NonLocalBlock": {"attention_weights"},
 }
 
 
@@ -69,7 +70,9 @@ def test_attention_maps_have_the_documented_nchw_shapes(loaded_modules, name):
     _, modules = loaded_modules.get(name, 16)
     x = seeded_input(2, 16, 7, 9)
     b, c, h, w = x.shape
-    expected = {"channel": (b, c, 1, 1), "spatial": (b, 1, h, w), "attention": (b, c, h, w)}
+    n_keys = (h // 2) * (w // 2) if module_kwargs(name, 16).get("sub_sample") else h * w
+    expected = {"channel": (b, c, 1, 1), "spatial": (b, 1, h, w), "attention": (b, c, h, w),
+                "attention_weights": (b, 1, h * w, n_keys)}  # layout-free: the same in every framework
     for fw in FRAMEWORKS:
         outputs, grad = run_module(fw, modules[fw], x, grad=False)
         assert grad is None

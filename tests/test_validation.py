@@ -44,6 +44,15 @@ CONSTRUCTOR_CASES = [
     ("SpatialAttention", {"kernel_size": 2}, "kernel_size", 2),
     ("SpatialAttention", {"kernel_size": 0}, "kernel_size", 0),
     ("SpatialAttention", {"kernel_size": -7}, "kernel_size", -7),
+    ("NonLocalBlock", {"in_channels": 0}, "in_channels", 0),
+    ("NonLocalBlock", {"in_channels": 16.0}, "in_channels", 16.0),
+    ("NonLocalBlock", {"in_channels": 16, "inter_channels": 0}, "inter_channels", 0),
+    ("NonLocalBlock", {"in_channels": 16, "inter_channels": 2.5}, "inter_channels", 2.5),
+    ("NonLocalBlock", {"in_channels": 16, "mode": "softmax"}, "mode", "softmax"),
+    ("NonLocalBlock", {"in_channels": 16, "mode": None}, "mode", None),
+    ("NonLocalBlock", {"in_channels": 16, "sub_sample": 1}, "sub_sample", 1),
+    ("NonLocalBlock", {"in_channels": 16, "bn_layer": "yes"}, "bn_layer", "yes"),
+    ("NonLocalBlock", {"in_channels": 16, "scale": None}, "scale", None),
 ]
 
 
@@ -69,6 +78,12 @@ def test_constructor_arguments_are_checked_identically_in_every_framework(case):
     assert messages["paddle"] == message and messages["tensorflow"] == message, messages
 
 
+def test_nonlocal_mode_message_lists_the_four_modes():
+    message = _message("torch", "NonLocalBlock", {"in_channels": 16, "mode": "softmax"})
+    for mode in ("embedded_gaussian", "dot_product", "gaussian", "concatenation"):
+        assert repr(mode) in message, message
+
+
 # ------------------------------------------------------------------------------- inputs
 
 MODULE_KWARGS = {
@@ -78,6 +93,7 @@ MODULE_KWARGS = {
     "SpatialAttention": {"kernel_size": 7},
     "CBAM": {"in_channels": 16, "reduction_ratio": 4},
     "BAM": {"in_channels": 16, "reduction_ratio": 4},
+    "NonLocalBlock": {"in_channels": 16, "sub_sample": True},
 }
 
 # (case id, input shape in NCHW terms (4-D ones are transposed for TensorFlow), expected
@@ -88,10 +104,16 @@ RANK_CASES = [
     ("2-D", (2, 16), "expected a 4-D tensor", "got a 2-D tensor"),
 ]
 CHANNEL_CASE = ("8-channels", (2, 8, 7, 9), "expected 16 channels (in_channels)", "got 8 channels")
+# sub_sample=True pools keys and values 2x2: a map thinner than 2 is refused.
+SMALL_CASES = [
+    ("H=1", (2, 16, 1, 5), "expected height and width >= 2", "got H=1, W=5"),
+    ("W=1", (2, 16, 6, 1), "expected height and width >= 2", "got H=6, W=1"),
+]
 INPUT_CASES = [
     (name, case)
     for name in MODULE_KWARGS
     for case in RANK_CASES + ([] if name == "SpatialAttention" else [CHANNEL_CASE])
+    + (SMALL_CASES if name == "NonLocalBlock" else [])
 ]
 
 
