@@ -39,8 +39,9 @@ def module_kwargs(name: str, channels: int) -> dict:
     sub-sampling, so the shared cases also cover the 2x2 pooling of odd sizes (7x9 -> 3x4),
     and with ``scale=True`` (the official code's default ``USE_SCALE``): unscaled, the random
     He-initialised embeddings at 256 channels (``d = 128``) give softmax logits of standard
-    deviation ~30 (up to ~90; measured), and float32 round-off alone then puts each framework 4e-6..7e-6 from a
-    float64 transcription (measured), so pairs reach 1.1e-5 > OUTPUT_ATOL; scaled, 2.5e-6.
+    deviation ~30 (up to ~90), and float32 round-off alone then puts each framework
+    4e-6..7e-6 from a float64 transcription, so pairs reach 1.1e-5 > OUTPUT_ATOL; scaled,
+    2.5e-6 (all measured).
     ``tests/test_nonlocal_block.py`` covers the other arguments (16 channels, scaled and not).
     """
     r = 16 if channels >= 32 else 8
@@ -51,7 +52,9 @@ def module_kwargs(name: str, channels: int) -> dict:
         "SpatialAttention": {"kernel_size": 7},
         "CBAM": {"in_channels": channels, "reduction_ratio": r, "kernel_size": 7},
         "BAM": {"in_channels": channels, "reduction_ratio": r, "dilation": 4},
-        "NonLocalBlock": {"in_channels": channels, "mode": "embedded_gaussian", "sub_sample": True, "scale": True},
+        "NonLocalBlock": {
+            "in_channels": channels, "mode": "embedded_gaussian", "sub_sample": True, "scale": True
+        },
     }[name]
 
 

@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 from conftest import GRAD_ATOL, OUTPUT_ATOL, PAIRS, seeded_input
 
-from vision_attention.parity import FRAMEWORKS, build_module, difference_table, load_weights, random_weights, run_module
+from vision_attention.parity import (
+    FRAMEWORKS,
+    build_module,
+    difference_table,
+    load_weights,
+    random_weights,
+    run_module,
+)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -182,7 +189,7 @@ def test_a_fresh_block_is_the_identity(framework, mode, bn_layer):
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_gaussian_mode_has_no_embeddings(framework):
     module = build_module(framework, "NonLocalBlock", in_channels=8, mode="gaussian")
-    assert not hasattr(module, "theta") and not hasattr(module, "phi") and not hasattr(module, "concat_project")
+    assert not any(hasattr(module, name) for name in ("theta", "phi", "concat_project"))
     assert module.inter_channels == 4  # default C // 2
     assert build_module(framework, "NonLocalBlock", in_channels=1).inter_channels == 1  # at least 1
 

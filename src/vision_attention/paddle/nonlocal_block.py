@@ -20,6 +20,7 @@ F = paddle.nn.functional
 
 MODES = ("embedded_gaussian", "dot_product", "gaussian", "concatenation")
 """The pairwise functions ``f`` of Wang et al., Sec. 3.2, as ``NonLocalBlock(mode=...)``."""
+_POOL_REASON = "sub_sample=True max-pools keys and values 2x2"
 
 
 def _normal():
@@ -162,7 +163,7 @@ class NonLocalBlock(nn.Layer):
         owner = type(self).__name__
         check_feature_map(owner, x.shape, self.in_channels, "NCHW")
         if self.sub_sample:
-            check_min_spatial_size(owner, x.shape, "NCHW", 2, "sub_sample=True max-pools keys and values 2x2")
+            check_min_spatial_size(owner, x.shape, "NCHW", 2, _POOL_REASON)
         b, _, h, w = x.shape
         d = self.inter_channels
         value = self._keys(self.g(x)).transpose([0, 2, 1])  # (B, N_k, d)

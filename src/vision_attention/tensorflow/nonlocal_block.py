@@ -19,6 +19,7 @@ keras = tf.keras
 
 MODES = ("embedded_gaussian", "dot_product", "gaussian", "concatenation")
 """The pairwise functions ``f`` of Wang et al., Sec. 3.2, as ``NonLocalBlock(mode=...)``."""
+_POOL_REASON = "sub_sample=True max-pools keys and values 2x2"
 
 
 def _conv(filters: int, cin: int, name: str, zero: bool = False, use_bias: bool = True):
@@ -165,7 +166,7 @@ class NonLocalBlock(keras.layers.Layer):
         owner = type(self).__name__
         check_feature_map(owner, tuple(x.shape), self.in_channels, "NHWC")
         if self.sub_sample:
-            check_min_spatial_size(owner, tuple(x.shape), "NHWC", 2, "sub_sample=True max-pools keys and values 2x2")
+            check_min_spatial_size(owner, tuple(x.shape), "NHWC", 2, _POOL_REASON)
         return super().__call__(x, *args, **kwargs)
 
     def _keys(self, t):

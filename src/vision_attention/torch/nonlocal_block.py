@@ -18,6 +18,7 @@ from .._checks import (
 
 MODES = ("embedded_gaussian", "dot_product", "gaussian", "concatenation")
 """The pairwise functions ``f`` of Wang et al., Sec. 3.2, as ``NonLocalBlock(mode=...)``."""
+_POOL_REASON = "sub_sample=True max-pools keys and values 2x2"
 
 
 class NonLocalBlock(nn.Module):
@@ -159,7 +160,7 @@ class NonLocalBlock(nn.Module):
         owner = type(self).__name__
         check_feature_map(owner, x.shape, self.in_channels, "NCHW")
         if self.sub_sample:
-            check_min_spatial_size(owner, x.shape, "NCHW", 2, "sub_sample=True max-pools keys and values 2x2")
+            check_min_spatial_size(owner, x.shape, "NCHW", 2, _POOL_REASON)
         b, _, h, w = x.shape
         d = self.inter_channels
         value = self._keys(self.g(x)).transpose(1, 2)  # (B, N_k, d)
