@@ -25,7 +25,8 @@ from vision_attention.parity import GRAD_ATOL, OUTPUT_ATOL, RESNET_RTOL  # noqa:
 
 PAIRS = (("torch", "paddle"), ("torch", "tensorflow"), ("paddle", "tensorflow"))
 
-MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM")
+MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "SelfAttention2d",
+           "MultiHeadSelfAttention2d")
 CHANNELS = (16, 64, 256)
 BATCHES = (1, 3)
 SPATIAL = ((7, 9), (8, 8))
@@ -35,7 +36,8 @@ def module_kwargs(name: str, channels: int) -> dict:
     """Constructor arguments of ``name`` for inputs with ``channels`` channels.
 
     The reduction ratio is 16 (the papers' value) where ``channels // 16 >= 2`` and 8 for
-    16 channels, so every bottleneck has at least two units.
+    16 channels, so every bottleneck has at least two units. Multi-head attention uses 8
+    heads, 4 for 16 channels (head width 4); global attention, as 7x9 has no common window.
     """
     r = 16 if channels >= 32 else 8
     return {
@@ -45,6 +47,8 @@ def module_kwargs(name: str, channels: int) -> dict:
         "SpatialAttention": {"kernel_size": 7},
         "CBAM": {"in_channels": channels, "reduction_ratio": r, "kernel_size": 7},
         "BAM": {"in_channels": channels, "reduction_ratio": r, "dilation": 4},
+        "SelfAttention2d": {"in_channels": channels, "reduction_ratio": 8},
+        "MultiHeadSelfAttention2d": {"in_channels": channels, "num_heads": 4 if channels == 16 else 8},
     }[name]
 
 

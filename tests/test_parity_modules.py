@@ -35,6 +35,8 @@ EXPECTED_ATTENTION = {
     "SpatialAttention": {"spatial"},
     "CBAM": {"channel", "spatial"},
     "BAM": {"channel", "spatial", "attention"},
+    "SelfAttention2d": {"attention_weights"},
+    "MultiHeadSelfAttention2d": {"attention_weights"},
 }
 
 
@@ -69,7 +71,8 @@ def test_attention_maps_have_the_documented_nchw_shapes(loaded_modules, name):
     _, modules = loaded_modules.get(name, 16)
     x = seeded_input(2, 16, 7, 9)
     b, c, h, w = x.shape
-    expected = {"channel": (b, c, 1, 1), "spatial": (b, 1, h, w), "attention": (b, c, h, w)}
+    expected = {"channel": (b, c, 1, 1), "spatial": (b, 1, h, w), "attention": (b, c, h, w),
+                "attention_weights": (b, getattr(modules["torch"], "num_heads", 1), h * w, h * w)}
     for fw in FRAMEWORKS:
         outputs, grad = run_module(fw, modules[fw], x, grad=False)
         assert grad is None

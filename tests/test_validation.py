@@ -44,6 +44,19 @@ CONSTRUCTOR_CASES = [
     ("SpatialAttention", {"kernel_size": 2}, "kernel_size", 2),
     ("SpatialAttention", {"kernel_size": 0}, "kernel_size", 0),
     ("SpatialAttention", {"kernel_size": -7}, "kernel_size", -7),
+    ("SelfAttention2d", {"in_channels": 0}, "in_channels", 0),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 17}, "reduction_ratio", 17),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 0}, "reduction_ratio", 0),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 2.5}, "reduction_ratio", 2.5),
+    ("MultiHeadSelfAttention2d", {"in_channels": 0}, "in_channels", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16.0}, "in_channels", 16.0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 3}, "num_heads", 3),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 0}, "num_heads", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 2.0}, "num_heads", 2.0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "qkv_bias": 1}, "qkv_bias", 1),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": 0}, "window_size", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": -2}, "window_size", -2),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": 2.5}, "window_size", 2.5),
 ]
 
 
@@ -78,6 +91,8 @@ MODULE_KWARGS = {
     "SpatialAttention": {"kernel_size": 7},
     "CBAM": {"in_channels": 16, "reduction_ratio": 4},
     "BAM": {"in_channels": 16, "reduction_ratio": 4},
+    "SelfAttention2d": {"in_channels": 16},
+    "MultiHeadSelfAttention2d": {"in_channels": 16, "num_heads": 4, "window_size": 3},
 }
 
 # (case id, input shape in NCHW terms (4-D ones are transposed for TensorFlow), expected
@@ -88,10 +103,15 @@ RANK_CASES = [
     ("2-D", (2, 16), "expected a 4-D tensor", "got a 2-D tensor"),
 ]
 CHANNEL_CASE = ("8-channels", (2, 8, 7, 9), "expected 16 channels (in_channels)", "got 8 channels")
+WINDOW_CASES = [  # MultiHeadSelfAttention2d with window_size=3
+    ("H-not-divisible", (2, 16, 7, 9), "expected height H and width W divisible by window_size=3", "got H=7, W=9"),
+    ("W-not-divisible", (2, 16, 6, 8), "expected height H and width W divisible by window_size=3", "got H=6, W=8"),
+]
 INPUT_CASES = [
     (name, case)
     for name in MODULE_KWARGS
     for case in RANK_CASES + ([] if name == "SpatialAttention" else [CHANNEL_CASE])
+    + (WINDOW_CASES if name == "MultiHeadSelfAttention2d" else [])
 ]
 
 

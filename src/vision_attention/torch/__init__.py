@@ -10,5 +10,6 @@ from .bam import BAM  # noqa: E402
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
 from .se import SEBlock
+from .self_attention import MultiHeadSelfAttention2d, SelfAttention2d
 
-__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM"]
+__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "SelfAttention2d", "MultiHeadSelfAttention2d"]
