@@ -25,7 +25,8 @@ from vision_attention.parity import GRAD_ATOL, OUTPUT_ATOL, RESNET_RTOL  # noqa:
 
 PAIRS = (("torch", "paddle"), ("torch", "tensorflow"), ("paddle", "tensorflow"))
 
-MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock")
+MODULES = ("SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock",
+           "SelfAttention2d", "MultiHeadSelfAttention2d")
 CHANNELS = (16, 64, 256)
 BATCHES = (1, 3)
 SPATIAL = ((7, 9), (8, 8))
@@ -43,6 +44,8 @@ def module_kwargs(name: str, channels: int) -> dict:
     4e-6..7e-6 from a float64 transcription, so pairs reach 1.1e-5 > OUTPUT_ATOL; scaled,
     2.5e-6 (all measured).
     ``tests/test_nonlocal_block.py`` covers the other arguments (16 channels, scaled and not).
+    Multi-head attention uses 8
+    heads, 4 for 16 channels (head width 4); global attention, as 7x9 has no common window.
     """
     r = 16 if channels >= 32 else 8
     return {
@@ -55,6 +58,8 @@ def module_kwargs(name: str, channels: int) -> dict:
         "NonLocalBlock": {
             "in_channels": channels, "mode": "embedded_gaussian", "sub_sample": True, "scale": True
         },
+        "SelfAttention2d": {"in_channels": channels, "reduction_ratio": 8},
+        "MultiHeadSelfAttention2d": {"in_channels": channels, "num_heads": 4 if channels == 16 else 8},
     }[name]
 
 

@@ -36,6 +36,8 @@ EXPECTED_ATTENTION = {
     "CBAM": {"channel", "spatial"},
     "BAM": {"channel", "spatial", "attention"},
     "NonLocalBlock": {"attention_weights"},
+    "SelfAttention2d": {"attention_weights"},
+    "MultiHeadSelfAttention2d": {"attention_weights"},
 }
 
 
@@ -71,8 +73,9 @@ def test_attention_maps_have_the_documented_nchw_shapes(loaded_modules, name):
     x = seeded_input(2, 16, 7, 9)
     b, c, h, w = x.shape
     n_keys = (h // 2) * (w // 2) if module_kwargs(name, 16).get("sub_sample") else h * w
+    heads = getattr(modules["torch"], "num_heads", 1)
     expected = {"channel": (b, c, 1, 1), "spatial": (b, 1, h, w), "attention": (b, c, h, w),
-                "attention_weights": (b, 1, h * w, n_keys)}  # layout-free: the same in every framework
+                "attention_weights": (b, heads, h * w, n_keys)}  # layout-free: the same in every framework
     for fw in FRAMEWORKS:
         outputs, grad = run_module(fw, modules[fw], x, grad=False)
         assert grad is None

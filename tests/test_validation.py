@@ -53,6 +53,19 @@ CONSTRUCTOR_CASES = [
     ("NonLocalBlock", {"in_channels": 16, "sub_sample": 1}, "sub_sample", 1),
     ("NonLocalBlock", {"in_channels": 16, "bn_layer": "yes"}, "bn_layer", "yes"),
     ("NonLocalBlock", {"in_channels": 16, "scale": None}, "scale", None),
+    ("SelfAttention2d", {"in_channels": 0}, "in_channels", 0),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 17}, "reduction_ratio", 17),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 0}, "reduction_ratio", 0),
+    ("SelfAttention2d", {"in_channels": 16, "reduction_ratio": 2.5}, "reduction_ratio", 2.5),
+    ("MultiHeadSelfAttention2d", {"in_channels": 0}, "in_channels", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16.0}, "in_channels", 16.0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 3}, "num_heads", 3),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 0}, "num_heads", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "num_heads": 2.0}, "num_heads", 2.0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "qkv_bias": 1}, "qkv_bias", 1),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": 0}, "window_size", 0),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": -2}, "window_size", -2),
+    ("MultiHeadSelfAttention2d", {"in_channels": 16, "window_size": 2.5}, "window_size", 2.5),
 ]
 
 
@@ -94,6 +107,8 @@ MODULE_KWARGS = {
     "CBAM": {"in_channels": 16, "reduction_ratio": 4},
     "BAM": {"in_channels": 16, "reduction_ratio": 4},
     "NonLocalBlock": {"in_channels": 16, "sub_sample": True},
+    "SelfAttention2d": {"in_channels": 16},
+    "MultiHeadSelfAttention2d": {"in_channels": 16, "num_heads": 4, "window_size": 3},
 }
 
 # (case id, input shape in NCHW terms (4-D ones are transposed for TensorFlow), expected
@@ -109,11 +124,16 @@ SMALL_CASES = [
     ("H=1", (2, 16, 1, 5), "expected height and width >= 2", "got H=1, W=5"),
     ("W=1", (2, 16, 6, 1), "expected height and width >= 2", "got H=6, W=1"),
 ]
+WINDOW_CASES = [  # MultiHeadSelfAttention2d with window_size=3
+    ("H-not-divisible", (2, 16, 7, 9), "expected height H and width W divisible by window_size=3", "got H=7, W=9"),
+    ("W-not-divisible", (2, 16, 6, 8), "expected height H and width W divisible by window_size=3", "got H=6, W=8"),
+]
 INPUT_CASES = [
     (name, case)
     for name in MODULE_KWARGS
     for case in RANK_CASES + ([] if name == "SpatialAttention" else [CHANNEL_CASE])
     + (SMALL_CASES if name == "NonLocalBlock" else [])
+    + (WINDOW_CASES if name == "MultiHeadSelfAttention2d" else [])
 ]
 
 

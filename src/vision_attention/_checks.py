@@ -22,6 +22,8 @@ __all__ = [
     "check_bool",
     "check_optional_positive_int",
     "check_min_spatial_size",
+    "check_num_heads",
+    "check_window_divides",
 ]
 
 
@@ -165,4 +167,41 @@ def check_min_spatial_size(
         raise ValueError(
             f"{owner}: argument '{name}' expected height and width >= {minimum} ({reason}) in "
             f"layout {layout_shape}, got H={h}, W={w} in shape {dims}"
+        )
+
+
+def check_num_heads(owner: str, in_channels, num_heads) -> tuple[int, int]:
+    """Check ``in_channels`` and ``num_heads``; return ``(in_channels, num_heads)``.
+
+    ``num_heads`` must be a positive integer that divides ``in_channels`` (each head gets
+    ``in_channels // num_heads`` channels).
+    """
+    in_channels = check_positive_int(owner, "in_channels", in_channels)
+    if not _is_int(num_heads) or num_heads <= 0 or in_channels % num_heads != 0:
+        raise ValueError(
+            f"{owner}: argument 'num_heads' expected a positive integer dividing "
+            f"in_channels={in_channels}, got {num_heads!r}"
+        )
+    return in_channels, int(num_heads)
+
+
+def check_window_divides(owner: str, shape: Sequence, window_size: int | None, layout: str, name: str = "x") -> None:
+    """Check that the height and width of the 4-D ``shape`` are multiples of ``window_size``.
+
+    Nothing is checked when ``window_size`` is ``None`` or a dimension is unknown (``None``).
+    Call after :func:`check_feature_map` (the shape must be 4-D).
+
+    Raises:
+        ValueError: ``H % window_size != 0`` or ``W % window_size != 0``; the message names
+            both dimensions.
+    """
+    if window_size is None:
+        return
+    dims = tuple(None if d is None else int(d) for d in shape)
+    layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
+    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
+    if any(d is not None and d % window_size != 0 for d in (h, w)):
+        raise ValueError(
+            f"{owner}: argument '{name}' expected height H and width W divisible by "
+            f"window_size={window_size} in layout {layout_shape}, got H={h}, W={w} in shape {dims}"
         )

@@ -30,6 +30,13 @@ def framework_of(module) -> str:
     )
 
 
+def is_builtin(layer) -> bool:
+    """Whether ``layer``'s own class comes from a framework (``torch.nn.LayerNorm``) rather
+    than from this package or a user (its top-level module is torch, paddle, keras or
+    tensorflow). Only non-built-in layers may own ``parameter`` leaves (see :mod:`.layouts`)."""
+    return (type(layer).__module__ or "").split(".")[0] in _ROOTS
+
+
 def check_framework(framework: str) -> str:
     """Return ``framework`` if it is one of :data:`FRAMEWORKS`, else raise ``ValueError``."""
     if framework not in FRAMEWORKS:

@@ -12,6 +12,8 @@ import inspect
 import numpy as np
 
 from .._frameworks import import_paddle
+from ._dispatch import is_builtin
+from .layouts import PARAMETER_KIND
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -37,6 +39,9 @@ def _kind(layer) -> str | None:
 def leaf_layers(module) -> list[tuple[str, str, object]]:
     """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
 
+    A layer of no supported kind that is not a Paddle built-in and owns parameters but no
+    buffers (SAGAN's ``gamma``) is a ``"parameter"`` leaf; see :func:`own_parameters`.
+
     Raises:
         NotImplementedError: a layer holds parameters or buffers but is not a supported leaf kind.
     """
@@ -46,8 +51,12 @@ def leaf_layers(module) -> list[tuple[str, str, object]]:
         if kind is not None:
             leaves.append((name, kind, layer))
             continue
-        own = [n for n, _ in layer.named_parameters(include_sublayers=False)]
-        own += [n for n, b in layer.named_buffers(include_sublayers=False) if b is not None]
+        params = own_parameters(layer)
+        buffers = [n for n, b in layer.named_buffers(include_sublayers=False) if b is not None]
+        if params and not buffers and not is_builtin(layer):
+            leaves.append((name, PARAMETER_KIND, layer))
+            continue
+        own = params + buffers
         if own:
             unsupported.append(f"{name or '<root>'} ({type(layer).__name__}: {', '.join(own)})")
     if unsupported:
@@ -55,6 +64,12 @@ def leaf_layers(module) -> list[tuple[str, str, object]]:
             "parity: no weight layout for these paddle layers: " + "; ".join(unsupported)
         )
     return leaves
+
+
+def own_parameters(layer) -> list[str]:
+    """Names of the parameters ``layer`` holds itself (attribute names, as assigned from
+    ``create_parameter``), in definition order."""
+    return [n for n, _ in layer.named_parameters(include_sublayers=False)]
 
 
 def array_shape(layer, name: str) -> tuple[int, ...] | None:

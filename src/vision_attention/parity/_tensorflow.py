@@ -23,6 +23,9 @@ from .._frameworks import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402  (after import_tensorflow, which fixes the import order)
 
+from ._dispatch import is_builtin  # noqa: E402
+from .layouts import PARAMETER_KIND  # noqa: E402
+
 FRAMEWORK = "tensorflow"
 
 _KINDS = (
@@ -92,13 +95,22 @@ def named_layers(module) -> list[tuple[str, object]]:
 def leaf_layers(module) -> list[tuple[str, str, object]]:
     """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
 
+    A layer of no supported kind that is not a Keras built-in and keeps variables in public
+    attributes (SAGAN's ``gamma = add_weight(...)``) is a ``"parameter"`` leaf owning exactly
+    those variables (see :func:`own_parameters`); its sub-layers are walked as usual.
+
     Raises:
         ValueError: some leaf is not built yet (Keras creates weights on the first call).
         NotImplementedError: the model has variables that belong to no named leaf layer
             (an unsupported layer kind, or a layer kept where the attribute walk cannot see it).
     """
-    leaves = [(name, _kind(layer), layer) for name, layer in named_layers(module) if _kind(layer)]
-    unbuilt = [name or "<root>" for name, _, layer in leaves if not layer.built]
+    leaves = []
+    for name, layer in named_layers(module):
+        if _kind(layer):
+            leaves.append((name, _kind(layer), layer))
+        elif own_parameters(layer) and not is_builtin(layer):
+            leaves.append((name, PARAMETER_KIND, layer))
+    unbuilt = [name or "<root>" for name, kind, layer in leaves if kind != PARAMETER_KIND and not layer.built]
     if unbuilt:
         raise ValueError(
             f"parity: {type(module).__name__} is not built: Keras creates weights on the first "
@@ -107,7 +119,8 @@ def leaf_layers(module) -> list[tuple[str, str, object]]:
         )
     covered = set()
     for _, kind, layer in leaves:
-        for var in layer.weights:
+        owned = [getattr(layer, n) for n in own_parameters(layer)] if kind == PARAMETER_KIND else layer.weights
+        for var in owned:
             covered.add(id(var))
     orphans = [v.path for v in module.weights if id(v) not in covered]
     if orphans:
@@ -116,6 +129,15 @@ def leaf_layers(module) -> list[tuple[str, str, object]]:
             "layer: " + ", ".join(orphans)
         )
     return leaves
+
+
+def own_parameters(layer) -> list[str]:
+    """Public attribute names under which ``layer`` keeps a variable itself (``self.gamma =
+    self.add_weight(...)``), in definition order; a supported leaf kind keeps none."""
+    if _kind(layer) is not None:
+        return []
+    return [attr for attr, value in vars(layer).items()
+            if not attr.startswith("_") and isinstance(value, keras.Variable)]
 
 
 def array_shape(layer, name: str) -> tuple[int, ...] | None:

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._dispatch import is_builtin
+from .layouts import PARAMETER_KIND
+
 FRAMEWORK = "torch"
 
 _KINDS = (
@@ -32,6 +35,9 @@ def _kind(layer) -> str | None:
 def leaf_layers(module: nn.Module) -> list[tuple[str, str, nn.Module]]:
     """``(dotted name, leaf kind, layer)`` for every weight-bearing layer of ``module``.
 
+    A layer of no supported kind that is not a torch built-in and owns parameters but no
+    buffers (SAGAN's ``gamma``) is a ``"parameter"`` leaf; see :func:`own_parameters`.
+
     Raises:
         NotImplementedError: a layer holds parameters or buffers but is not a supported
             leaf kind (its arrays would silently be left out of the exchange).
@@ -42,8 +48,12 @@ def leaf_layers(module: nn.Module) -> list[tuple[str, str, nn.Module]]:
         if kind is not None:
             leaves.append((name, kind, layer))
             continue
-        own = [n for n, _ in layer.named_parameters(recurse=False)]
-        own += [n for n, b in layer.named_buffers(recurse=False) if b is not None]
+        params = own_parameters(layer)
+        buffers = [n for n, b in layer.named_buffers(recurse=False) if b is not None]
+        if params and not buffers and not is_builtin(layer):
+            leaves.append((name, PARAMETER_KIND, layer))
+            continue
+        own = params + buffers
         if own:
             unsupported.append(f"{name or '<root>'} ({type(layer).__name__}: {', '.join(own)})")
     if unsupported:
@@ -51,6 +61,11 @@ def leaf_layers(module: nn.Module) -> list[tuple[str, str, nn.Module]]:
             "parity: no weight layout for these torch layers: " + "; ".join(unsupported)
         )
     return leaves
+
+
+def own_parameters(layer) -> list[str]:
+    """Names of the parameters ``layer`` holds itself (not in a sub-layer), in definition order."""
+    return [n for n, _ in layer.named_parameters(recurse=False)]
 
 
 def array_shape(layer, name: str) -> tuple[int, ...] | None:
@@ -106,7 +121,8 @@ def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
     One eval-mode forward pass on ``x`` (NCHW); a pre-hook on each BatchNorm computes the
     per-channel mean and (biased) variance of the layer's input (over every axis but 1), asks
     ``choose(mean, var) -> (running_mean, running_var)`` (float64 arrays) and writes the
-    result before the layer runs, so later layers see calibrated activations.
+    result before the layer runs, so later layers see calibrated activations. A module
+    without BatchNorm is not run at all.
     """
     def pre_hook(layer, args):
         inp = args[0].detach().double()
@@ -118,6 +134,8 @@ def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
         set_array(layer, "running_var", running_var.astype(np.float32))
 
     norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
+    if not norms:  # nothing to calibrate; the input's shape may not even suit the module
+        return
     handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
     module.eval()
     try:

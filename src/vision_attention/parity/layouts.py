@@ -12,7 +12,16 @@ depthwise     weight (C*M, 1, kH, kW)     weight, same (groups=C)      Depthwise
 linear        weight (out, in)            weight (in, out)             Dense kernel (in, out)
 batchnorm     weight, bias,               weight, bias,                gamma, beta,
               running_mean, running_var   _mean, _variance             moving_mean, moving_variance
+parameter     own nn.Parameter ``name``   own parameter ``name``       own Variable attribute ``name``
+              (0-D or 1-D), as-is         (create_parameter), as-is    (add_weight), as-is
 ============  ==========================  ===========================  =================================
+
+The ``parameter`` kind covers arrays a module of this package holds directly rather than in a
+framework layer, such as SAGAN's scalar ``gamma`` (canonical shape ``(1,)``): the canonical
+name is the attribute name (prefixed like any leaf), the array is copied unchanged. Only
+0-D and 1-D arrays qualify (:data:`PARAMETER_MAX_RANK`), since nothing declares a layout for
+higher ranks; only layers whose class is not a framework built-in qualify, so a built-in layer
+with no declared layout (a ``LayerNorm``, whose ``eps`` would also have to agree) stays an error.
 
 Biases are 1-D ``(O,)`` everywhere. BatchNorm hyper-parameters are not weights but must
 agree too: the canonical ``eps`` is ``1e-5`` (PyTorch's and Paddle's default; Keras's default is
@@ -46,6 +55,9 @@ __all__ = [
     "activation_from_framework",
     "outputs_from_framework",
     "LAYOUT_FREE_KEYS",
+    "PARAMETER_KIND",
+    "PARAMETER_MAX_RANK",
+    "parameter_specs",
 ]
 
 CANONICAL_BN_EPS = 1e-5
@@ -155,6 +167,19 @@ PARAMS: dict[str, dict[str, tuple[ParamSpec, ...]]] = {
     },
 }
 """``PARAMS[framework][kind]``: the arrays of one leaf layer and how each converts."""
+
+
+PARAMETER_KIND = "parameter"
+"""Leaf kind of the arrays a (non-built-in) module owns directly, e.g. SAGAN's ``gamma``."""
+
+PARAMETER_MAX_RANK = 1
+"""Highest rank of a ``parameter`` leaf: scalars stored as ``()`` or ``(1,)`` and vectors."""
+
+
+def parameter_specs(names) -> tuple[ParamSpec, ...]:
+    """:class:`ParamSpec` tuple of a ``parameter`` leaf owning the arrays ``names``: same name
+    in every framework and in the canonical format, no conversion."""
+    return tuple(ParamSpec(name, name, IDENTITY) for name in names)
 
 
 def param_specs(framework: str, kind: str) -> tuple[ParamSpec, ...]:

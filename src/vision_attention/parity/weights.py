@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dispatch import backend, framework_of
-from .layouts import CANONICAL_BN_EPS, ParamSpec, momentum_to_canonical, param_specs
+from .layouts import (
+    CANONICAL_BN_EPS,
+    PARAMETER_KIND,
+    PARAMETER_MAX_RANK,
+    ParamSpec,
+    momentum_to_canonical,
+    param_specs,
+    parameter_specs,
+)
 
 __all__ = [
     "WeightMismatchError",
@@ -80,7 +88,11 @@ def _entries(module) -> tuple[str, list[_Entry], list[tuple[str, object]]]:
     for prefix, kind, layer in be.leaf_layers(module):
         if kind == "batchnorm":
             norms.append((prefix, layer))
-        for spec in param_specs(framework, kind):
+        if kind == PARAMETER_KIND:
+            specs = parameter_specs(be.own_parameters(layer))
+        else:
+            specs = param_specs(framework, kind)
+        for spec in specs:
             shape = be.array_shape(layer, spec.framework_name)
             if shape is None:
                 if spec.optional:
@@ -91,6 +103,12 @@ def _entries(module) -> tuple[str, list[_Entry], list[tuple[str, object]]]:
                     f"or running statistics); the canonical format needs it"
                 )
             name = f"{prefix}.{spec.canonical_name}" if prefix else spec.canonical_name
+            if kind == PARAMETER_KIND and len(shape) > PARAMETER_MAX_RANK:
+                raise NotImplementedError(
+                    f"parity: {framework} parameter {name!r} of {type(layer).__name__} has shape "
+                    f"{shape}; only 0-D and 1-D parameters are exchanged as-is (no layout is "
+                    f"declared for higher ranks)"
+                )
             if name in seen:
                 raise NotImplementedError(f"parity: two arrays of {type(module).__name__} map to {name!r}")
             seen.add(name)
@@ -106,7 +124,8 @@ def export_weights(module) -> dict[str, np.ndarray]:
 
     Returns:
         ``{canonical name: float32 array}`` in PyTorch layouts (Conv2d OIHW, Conv1d (O, I, K),
-        Linear (out, in), BatchNorm weight/bias/running_mean/running_var), keyed like
+        Linear (out, in), BatchNorm weight/bias/running_mean/running_var, a module's own 0-D/1-D
+        parameters such as ``gamma`` unchanged), keyed like
         ``torch.nn.Module.state_dict()`` without ``num_batches_tracked``. Arrays are copies.
 
     Raises:
@@ -194,7 +213,11 @@ def _random_arrays(shapes: Mapping[str, tuple], kinds: Mapping[str, str], rng) -
     for name in sorted(shapes):
         shape = tuple(shapes[name])
         suffix = name.rsplit(".", 1)[-1]
-        if kinds[name] == "batchnorm":
+        if kinds[name] == PARAMETER_KIND:
+            # Nonzero, so a zero-initialised scale (SAGAN's gamma) does not switch a branch off;
+            # small, like the BatchNorm weights (see the docstring).
+            value = rng.uniform(0.1, 0.3, shape)
+        elif kinds[name] == "batchnorm":
             if suffix == "weight":
                 value = rng.uniform(0.1, 0.3, shape)
             elif suffix == "running_var":
@@ -224,13 +247,21 @@ def random_weights(name: str, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
     ``default_rng(seed)``, not taken from the module's own initialisation:
 
     * conv/linear weights ~ N(0, 2/fan_in) (He), biases ~ N(0, 0.1^2);
+    * parameters a module holds directly (leaf kind ``"parameter"``, e.g. SAGAN's ``gamma``,
+      which initialises to 0) ~ U(0.1, 0.3): never zero, so the branch they scale is tested,
+      and small like a residual-branch scale. With ``gamma ~ 1`` SAGAN's unscaled logits
+      ``q.k`` (std ~10 with He weights) make the softmax so sharp that float32 round-off alone
+      puts each framework 1.4e-5..1.7e-5 from a float64 run (256 channels, 8x8) and the
+      frameworks up to 3e-5 apart; with ``gamma`` ~ 0.2, 4e-6;
+      the attention maps are compared at full strength either way;
     * BatchNorm weight ~ U(0.1, 0.3), bias ~ N(0, 0.1^2);
     * BatchNorm running statistics *calibrated and then perturbed*: one eval forward pass
       of the PyTorch module on a seeded N(0, 1) input (``(4, 3, 64, 64)`` for
       ``"attention_resnet"``, else ``(4, in_channels or 16, 9, 9)``) measures each BatchNorm
       input's per-channel mean ``m`` and variance ``v``; the weights get
       ``running_mean = m + N(0, 0.1^2) * sqrt(v)`` and ``running_var = v * U(0.5, 1.5) + 1e-3``
-      (positive).
+      (positive). Modules without BatchNorm are not run (the calibration input need not suit
+      them, e.g. a window size that does not divide 9).
 
     So every BatchNorm array is random (a swapped mean/variance or a wrong eps changes the
     output), yet the network behaves like a trained one, which keeps the comparison about the

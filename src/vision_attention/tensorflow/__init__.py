@@ -11,5 +11,9 @@ from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .eca import ECA
 from .nonlocal_block import NonLocalBlock
 from .se import SEBlock
+from .self_attention import MultiHeadSelfAttention2d, SelfAttention2d
 
-__all__ = ["SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock"]
+__all__ = [
+    "SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock",
+    "SelfAttention2d", "MultiHeadSelfAttention2d",
+]

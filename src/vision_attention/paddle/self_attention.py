@@ -1,0 +1,201 @@
+"""Self-attention over the positions of a feature map (PaddlePaddle, NCHW): SAGAN's block and
+ViT-style multi-head self-attention, optionally inside non-overlapping windows."""
+
+from __future__ import annotations
+
+from .._checks import (
+    check_bool,
+    check_feature_map,
+    check_num_heads,
+    check_optional_positive_int,
+    check_reduction_ratio,
+    check_window_divides,
+)
+from .._frameworks import import_paddle
+
+paddle = import_paddle()
+nn = paddle.nn
+F = paddle.nn.functional
+
+
+class SelfAttention2d(nn.Layer):
+    """SAGAN's self-attention block: every position attends to every other, plus a gated residual.
+
+    Zhang et al., "Self-Attention Generative Adversarial Networks", ICML 2019, Sec. 3,
+    Eq. (1)-(3). With ``N = H * W`` positions (row-major, ``n = h * W + w``) and 1x1
+    convolutions (with biases) ``query`` and ``key`` (``C -> C // r``) and ``value``
+    (``C -> C``)::
+
+        s[i, j] = query(x)_i . key(x)_j                 (no 1/sqrt(d) scale)
+        A[i, j] = exp(s[i, j]) / sum_j' exp(s[i, j'])    (softmax over the keys j)
+        o_i     = sum_j A[i, j] value(x)_j
+        y_i     = x_i + gamma * o_i                      (gamma: learnable scalar, init 0)
+
+    In the paper's notation ``s_ij = f(x_i)^T g(x_j)`` and ``beta_{j,i}`` is normalised over
+    ``i``: the position being synthesised, ``j``, is our query ``i`` (paper ``g``, official
+    code ``theta``), the attended position is our key (paper ``f``, code ``phi``). Because
+    ``gamma`` starts at 0 the block is the identity at initialisation (the paper's reason:
+    rely on local cues first, then learn to use non-local evidence).
+
+    Deliberate differences:
+
+    * **Value path.** The ICML paper writes ``o_j = W_v (sum_i beta_{j,i} W_h x_i)`` with
+      ``W_h: C -> C/8`` and ``W_v: C/8 -> C``; here one ``value`` conv ``C -> C`` (the
+      single ``W_h: C -> C`` form, as in most re-implementations). The official code
+      (``brain-research/self-attention-gan``, ``non_local.py``, ``sn_non_local_block_sim``)
+      uses a third form: ``g`` to ``C/2`` (line 56), then ``sn_conv_attn`` ``C/2 -> C``
+      (line 65).
+    * **No key/value pooling.** The official code max-pools keys and values 2x2, stride 2
+      (lines 46 and 57), so it attends to ``N / 4`` positions; we attend to all ``N``.
+    * **Biases, no spectral norm.** The official 1x1 convolutions have no bias and are
+      spectrally normalised (``sn_conv1x1``, lines 18-31), a GAN-training device; here they
+      are plain ``nn.Conv2D`` with biases.
+    * ``gamma`` has shape ``(1,)`` (official ``sigma_ratio``, shape ``[]``, line 63-64).
+
+    Args:
+        in_channels: number of input channels ``C``.
+        reduction_ratio: query/key width ratio ``r``; they have ``C // r`` channels (paper: 8).
+
+    Input:
+        x: ``(B, C, H, W)`` float32 tensor (NCHW).
+
+    Returns:
+        ``y`` like ``x``; with ``return_attention=True`` also
+        ``{"attention_weights": A}``, ``A`` of shape ``(B, 1, N, N)`` float32 (one head;
+        rows are queries, columns keys, positions row-major; each row sums to 1).
+
+    Raises:
+        ValueError: ``in_channels`` not a positive integer; ``reduction_ratio`` not a positive
+            integer ``<= in_channels``; input not 4-D or with a channel count other than
+            ``in_channels``.
+    """
+
+    def __init__(self, in_channels: int, reduction_ratio: int = 8):
+        super().__init__()
+        self.in_channels, self.reduction_ratio = check_reduction_ratio(
+            type(self).__name__, in_channels, reduction_ratio
+        )
+        inner = self.in_channels // self.reduction_ratio
+        self.query = nn.Conv2D(self.in_channels, inner, 1)
+        self.key = nn.Conv2D(self.in_channels, inner, 1)
+        self.value = nn.Conv2D(self.in_channels, self.in_channels, 1)
+        self.gamma = self.create_parameter([1], default_initializer=nn.initializer.Constant(0.0))
+
+    def forward(self, x, return_attention: bool = False):
+        check_feature_map(type(self).__name__, x.shape, self.in_channels, "NCHW")
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2)  # (B, C', N)
+        k = self.key(x).flatten(2)  # (B, C', N)
+        v = self.value(x).flatten(2)  # (B, C, N)
+        attn = F.softmax(paddle.matmul(q, k, transpose_x=True), axis=-1)  # (B, N, N): [i, j] = q_i . k_j
+        o = paddle.matmul(v, attn, transpose_y=True).reshape([b, c, h, w])  # o_i = sum_j A[i, j] v_j
+        y = x + self.gamma * o
+        return (y, {"attention_weights": attn[:, None]}) if return_attention else y
+
+
+class MultiHeadSelfAttention2d(nn.Layer):
+    """Multi-head self-attention over the ``H x W`` positions of a feature map (ViT), optionally
+    restricted to non-overlapping windows (Swin without the shift).
+
+    Tokens are the positions, row-major (``n = h * W + w``), each a ``C``-vector. One linear
+    ``qkv`` (``C -> 3C``, bias iff ``qkv_bias``) gives queries, keys and values, split as in
+    timm's ViT ``Attention``: the ``3C`` outputs reshape to ``(3, num_heads, d)``, q/k/v
+    first, then heads, ``d = C // num_heads``. Per head ``h`` (Vaswani et al., "Attention Is
+    All You Need", 2017, Eq. (1); Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR
+    2021, Eq. (5)-(7) and Appendix A)::
+
+        A_h = softmax(Q_h K_h^T / sqrt(d))     (softmax over keys)    (N_q, N_k)
+        O_h = A_h V_h                                                  (N_q, d)
+        y   = proj([O_1, ..., O_heads])        (proj: C -> C, with bias)
+
+    ``y`` has the shape of ``x``. There is **no residual and no normalisation** inside: a
+    Transformer block adds them outside (``x + MHSA(LN(x))``, ViT Eq. (2)), so this module
+    is the bare attention mixer. Without a position encoding it is permutation-equivariant:
+    permuting the input positions permutes the output positions the same way.
+
+    ``window_size=w`` partitions the map into non-overlapping ``w x w`` windows (Liu et al.,
+    "Swin Transformer", ICCV 2021, Sec. 3.2, ``window_partition``; no shifted windows, no
+    relative position bias) and attends only inside each window: ``N = w * w`` tokens per
+    window, cost ``O(H W w^2 C)`` instead of ``O((H W)^2 C)``. ``H`` and ``W`` must be
+    multiples of ``w`` (no padding).
+
+    Computation path: Paddle uses ``paddle.nn.functional.scaled_dot_product_attention``
+    (layout ``(B', N, heads, d)``; on CPU its math kernel) when ``return_attention`` is false
+    and the explicit ``softmax(q k^T * d^-1/2) v`` when it is true (they agree within ~1e-6,
+    tested), as PyTorch does with its fused function; TensorFlow always uses the explicit form.
+
+    Paddle layout note: ``qkv`` and ``proj`` are ``paddle.nn.Linear`` with weights ``(in, out)``,
+    the transpose of PyTorch's; the parity layer converts.
+
+    Args:
+        in_channels: token width ``C``.
+        num_heads: number of heads; must divide ``C``.
+        qkv_bias: whether ``qkv`` has a bias (timm's default ``True``).
+        window_size: ``None`` for global attention, or the window side ``w``.
+
+    Input:
+        x: ``(B, C, H, W)`` float32 tensor (NCHW).
+
+    Returns:
+        ``y`` of shape ``(B, C, H, W)``; with ``return_attention=True`` also
+        ``{"attention_weights": A}`` float32: global attention ``(B, heads, H*W, H*W)``;
+        windowed ``(B * nW, heads, w*w, w*w)`` with ``nW = (H/w) * (W/w)`` windows ordered
+        batch first, then windows row-major (index ``b * nW + (H/w-index) * (W/w) +
+        (W/w-index)``), and tokens row-major inside a window. Rows are queries, columns keys.
+
+    Raises:
+        ValueError: ``in_channels`` not a positive integer; ``num_heads`` not a positive
+            integer dividing it; ``qkv_bias`` not a bool; ``window_size`` neither ``None`` nor
+            a positive integer; input not 4-D, with a channel count other than ``in_channels``,
+            or with ``H`` or ``W`` not divisible by ``window_size``.
+    """
+
+    def __init__(self, in_channels: int, num_heads: int = 8, qkv_bias: bool = True, window_size: int | None = None):
+        super().__init__()
+        owner = type(self).__name__
+        self.in_channels, self.num_heads = check_num_heads(owner, in_channels, num_heads)
+        self.qkv_bias = check_bool(owner, "qkv_bias", qkv_bias)
+        self.window_size = check_optional_positive_int(owner, "window_size", window_size)
+        self.head_dim = self.in_channels // self.num_heads
+        self.scale = self.head_dim**-0.5
+        self.qkv = nn.Linear(self.in_channels, 3 * self.in_channels, bias_attr=None if self.qkv_bias else False)
+        self.proj = nn.Linear(self.in_channels, self.in_channels)
+
+    def _tokens(self, x):
+        """``(B, C, H, W)`` -> ``(B', N, C)``: all positions, or one row per window."""
+        b, c, h, w = x.shape
+        x = x.transpose([0, 2, 3, 1])  # (B, H, W, C)
+        if self.window_size is None:
+            return x.reshape([b, h * w, c])
+        s = self.window_size
+        x = x.reshape([b, h // s, s, w // s, s, c]).transpose([0, 1, 3, 2, 4, 5])
+        return x.reshape([b * (h // s) * (w // s), s * s, c])
+
+    def _untokens(self, t, shape):
+        """Inverse of :meth:`_tokens`: ``(B', N, C)`` -> ``(B, C, H, W)``."""
+        b, c, h, w = shape
+        if self.window_size is None:
+            return t.reshape([b, h, w, c]).transpose([0, 3, 1, 2])
+        s = self.window_size
+        t = t.reshape([b, h // s, w // s, s, s, c]).transpose([0, 1, 3, 2, 4, 5])
+        return t.reshape([b, h, w, c]).transpose([0, 3, 1, 2])
+
+    def forward(self, x, return_attention: bool = False):
+        owner = type(self).__name__
+        check_feature_map(owner, x.shape, self.in_channels, "NCHW")
+        check_window_divides(owner, x.shape, self.window_size, "NCHW")
+        t = self._tokens(x)
+        bt, n, c = t.shape
+        qkv = self.qkv(t).reshape([bt, n, 3, self.num_heads, self.head_dim])
+        if return_attention:
+            qkv = qkv.transpose([2, 0, 3, 1, 4])
+            q, k, v = qkv[0], qkv[1], qkv[2]  # (B', heads, N, d)
+            attn = F.softmax(paddle.matmul(q * self.scale, k, transpose_y=True), axis=-1)  # (B', heads, N, N)
+            o = paddle.matmul(attn, v).transpose([0, 2, 1, 3])  # (B', N, heads, d)
+        else:
+            qkv = qkv.transpose([2, 0, 1, 3, 4])
+            q, k, v = qkv[0], qkv[1], qkv[2]  # (B', N, heads, d): Paddle's fused layout
+            o = F.scaled_dot_product_attention(q, k, v, training=False)
+        o = self.proj(o.reshape([bt, n, c]))
+        y = self._untokens(o, x.shape)
+        return (y, {"attention_weights": attn}) if return_attention else y
