@@ -96,7 +96,7 @@ def test_text_and_html_show_the_same_readable_columns():
         name="CBAM", kwargs={"in_channels": 4}, input_shape=SHAPE,
     )
     headers = ["pair", "output |Δ|", "output |Δ|/|ref|", "grad |Δ|", "grad |Δ|/|ref|", "attention |Δ|",
-               "tolerance", "pass"]
+               "param. grad |Δ|", "SGD step |Δ|", "tolerance", "pass"]
     text, html = repr(table), table._repr_html_()
     assert _html_headers(html) == headers
     lines = text.splitlines()

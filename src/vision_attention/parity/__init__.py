@@ -10,10 +10,13 @@ BatchNorm statistics names and eps, NCHW <-> NHWC activations) is declared in
   frameworks; :class:`WeightMismatchError` lists missing, unexpected and wrongly-shaped names.
 * :func:`build_module`, :func:`random_weights`, :func:`run_module` and
   :func:`compare_frameworks` run one module in all frameworks and tabulate the differences
-  beside the contract's tolerances (:func:`difference_table`).
+  beside the contract's tolerances (:func:`difference_table`), in inference and in training:
+  :func:`train_step` takes one SGD step in training mode (BatchNorm on batch statistics) and
+  reports the parameter gradients and the weights after the step canonically.
 * :data:`OUTPUT_ATOL`, :data:`GRAD_ATOL`, :data:`RESNET_RTOL` are those tolerances (float32),
   defined here only: modules' outputs and attention maps ``max |a - b| <= 1e-5``, their input
-  gradients of the summed output ``max |a - b| <= 1e-4``, whole networks in eval mode
+  gradients of the summed output ``max |a - b| <= 1e-4``, in training the parameter
+  gradients ``<= 1e-4`` and the weights after one SGD step ``<= 1e-5``, whole networks in eval mode
   ``max |a - b| / max |a| <= 1e-4`` on the logits.
 
 Importing this package imports no framework (nor pandas); a module's framework is read from
@@ -31,6 +34,7 @@ from .compare import (
     run_module,
 )
 from ._dispatch import FRAMEWORKS, framework_of
+from .training import TrainingStep, train_step
 from .weights import WeightMismatchError, batchnorm_config, export_weights, load_weights, random_weights
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "OUTPUT_ATOL",
     "RESNET_RTOL",
     "TABLE_COLUMNS",
+    "TrainingStep",
     "WeightMismatchError",
     "batchnorm_config",
     "build_module",
@@ -49,4 +54,5 @@ __all__ = [
     "load_weights",
     "random_weights",
     "run_module",
+    "train_step",
 ]

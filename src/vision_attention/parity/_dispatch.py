@@ -11,6 +11,15 @@ FRAMEWORKS = ("torch", "paddle", "tensorflow")
 _ROOTS = {"torch": "torch", "paddle": "paddle", "keras": "tensorflow", "tensorflow": "tensorflow"}
 
 
+class TargetShapeError(ValueError):
+    """Raised by a backend's ``train_step`` when the target's shape is not the output's,
+    before the loss (``shape``: the output's shape in the framework's layout)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(int(d) for d in shape)
+        super().__init__(f"the output has shape {self.shape}")
+
+
 def framework_of(module) -> str:
     """Name of the framework (``"torch"``, ``"paddle"``, ``"tensorflow"``) ``module`` belongs to.
 

@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 
 from .._frameworks import import_paddle
-from ._dispatch import is_builtin
+from ._dispatch import TargetShapeError, is_builtin
 from .layouts import PARAMETER_KIND
 
 paddle = import_paddle()
@@ -107,3 +107,43 @@ def run(module, x: np.ndarray, grad: bool):
     outputs = {"output": y.numpy()}
     outputs.update({k: v.numpy() for k, v in attention.items()})
     return outputs, g
+
+
+def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
+    """One training step: training-mode forward on ``x`` (NCHW), the loss
+    ``0.5 * mean((y - target)^2)``, its gradients, one ``paddle.optimizer.SGD`` step (``lr``,
+    no weight decay). The module is left in eval mode.
+
+    Returns ``(output, loss, grads, counts)`` as the PyTorch backend's ``train_step``:
+    gradients keyed by ``id(parameter)``, values per channel keyed by ``id(BatchNorm layer)``.
+    """
+    counts = {}
+
+    def pre_hook(layer, args):
+        shape = args[0].shape
+        counts[id(layer)] = int(np.prod(shape)) // int(shape[1])
+
+    norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
+    handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
+    params = [p for p in module.parameters() if not p.stop_gradient]
+    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=params)
+    module.train()
+    try:
+        optimizer.clear_grad()
+        y = module(paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32)))
+        if tuple(y.shape) != tuple(target.shape):
+            raise TargetShapeError(y.shape)
+        loss = 0.5 * paddle.mean((y - paddle.to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
+        loss.backward()
+        grads = {id(p): p.grad.numpy().copy() for p in params if p.grad is not None}
+        optimizer.step()
+    finally:
+        module.eval()
+        for handle in handles:
+            handle.remove()
+    return y.numpy(), float(loss), grads, counts
+
+
+def variable(layer, name: str):
+    """The parameter or buffer object ``name`` of ``layer`` (what :func:`train_step` keys on)."""
+    return getattr(layer, name)

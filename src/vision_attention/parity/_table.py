@@ -17,6 +17,8 @@ _HEADERS = {
     "grad_max_abs": "grad |Δ|",
     "grad_max_rel": "grad |Δ|/|ref|",
     "attention_max_abs": "attention |Δ|",
+    "param_grad_max_abs": "param. grad |Δ|",
+    "step_max_abs": "SGD step |Δ|",
     "output_tol": "output tol.",
     "grad_tol": "grad tol.",
     "tol_kind": "tol. on",
@@ -26,8 +28,11 @@ _TOLERANCE = ("output_tol", "grad_tol", "tol_kind")
 
 _LEGEND = (
     "|Δ|: largest absolute difference of the pair; |Δ|/|ref|: the same divided by the largest "
-    "absolute value of the first of the pair; grad: input gradient of the summed output; "
-    "tolerance: output and attention maps / grad, on |Δ| unless marked rel. (on |Δ|/|ref|)."
+    "absolute value of the first of the pair; grad: input gradient of the summed output (eval "
+    "mode); param. grad: gradients of every parameter in training mode (loss 0.5·mean((y − t)²), "
+    "random target t); SGD step: every weight and BatchNorm statistic after one SGD step from the "
+    "same weights; tolerance: output, attention maps and SGD step / grad and param. grad, on |Δ| "
+    "unless marked rel. (on |Δ|/|ref|)."
 )
 
 

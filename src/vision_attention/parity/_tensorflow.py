@@ -23,7 +23,7 @@ from .._frameworks import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402  (after import_tensorflow, which fixes the import order)
 
-from ._dispatch import is_builtin  # noqa: E402
+from ._dispatch import TargetShapeError, is_builtin  # noqa: E402
 from .layouts import PARAMETER_KIND  # noqa: E402
 
 FRAMEWORK = "tensorflow"
@@ -191,3 +191,50 @@ def ensure_built(module, input_shape: tuple[int, ...]) -> None:
     if all(layer.built for _, layer in named_layers(module) if _kind(layer)):
         return
     _call(module, tf.zeros(input_shape, tf.float32))
+
+
+def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
+    """One training step: ``module(x, training=True)`` on ``x`` (NHWC) under a
+    ``tf.GradientTape``, the loss ``0.5 * mean((y - target)^2)``, its gradients with respect
+    to ``module.trainable_weights``, one ``keras.optimizers.SGD`` step (``lr``, no momentum).
+
+    Returns ``(output, loss, grads, counts)`` as the PyTorch backend's ``train_step``:
+    gradients keyed by ``id(variable)``, values per channel keyed by ``id(BatchNormalization
+    layer)``. Keras has no forward hooks, so each BatchNormalization's ``call`` is wrapped on
+    the instance for the step (and the wrapper removed afterwards) to read its input's shape.
+    """
+    counts = {}
+    norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
+
+    def counting(layer):
+        original = layer.call
+
+        def call(inputs, *args, **kwargs):
+            counts[id(layer)] = int(np.prod(inputs.shape)) // int(inputs.shape[-1])
+            return original(inputs, *args, **kwargs)
+
+        return call
+
+    for layer in norms:  # object.__setattr__: past Keras's attribute tracking
+        object.__setattr__(layer, "call", counting(layer))
+    variables = list(module.trainable_weights)
+    optimizer = keras.optimizers.SGD(learning_rate=lr)
+    try:
+        t = tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))
+        with tf.GradientTape() as tape:
+            y = module(t, training=True)
+            if tuple(y.shape) != tuple(target.shape):
+                raise TargetShapeError(y.shape)
+            loss = 0.5 * tf.reduce_mean((y - tf.convert_to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
+        gradients = tape.gradient(loss, variables)
+        grads = {id(v): g.numpy().copy() for v, g in zip(variables, gradients) if g is not None}
+        optimizer.apply_gradients([(g, v) for v, g in zip(variables, gradients) if g is not None])
+    finally:
+        for layer in norms:
+            object.__delattr__(layer, "call")
+    return np.asarray(y), float(loss), grads, counts
+
+
+def variable(layer, name: str):
+    """The variable object ``name`` of ``layer`` (what :func:`train_step` keys on)."""
+    return getattr(layer, name)

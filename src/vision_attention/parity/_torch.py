@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._dispatch import is_builtin
+from ._dispatch import TargetShapeError, is_builtin
 from .layouts import PARAMETER_KIND
 
 FRAMEWORK = "torch"
@@ -144,3 +144,43 @@ def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def train_step(module: nn.Module, x: np.ndarray, target: np.ndarray, lr: float):
+    """One training step of ``module``: training-mode forward on ``x`` (NCHW), the loss
+    ``0.5 * mean((y - target)^2)``, its gradients, one ``torch.optim.SGD`` step (``lr``, no
+    momentum, no weight decay). The module is left in eval mode.
+
+    Returns ``(output, loss, grads, counts)``: the training-mode output (numpy), the loss
+    (float), ``{id(parameter): gradient}`` (numpy, framework layout) and ``{id(BatchNorm
+    layer): values per channel of its input}``.
+    """
+    counts = {}
+
+    def pre_hook(layer, args):
+        counts[id(layer)] = args[0].numel() // args[0].shape[1]
+
+    norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
+    handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr)
+    module.train()
+    try:
+        optimizer.zero_grad(set_to_none=True)
+        y = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        if tuple(y.shape) != tuple(target.shape):
+            raise TargetShapeError(y.shape)
+        loss = 0.5 * torch.mean((y - torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
+        loss.backward()
+        grads = {id(p): p.grad.detach().numpy().copy() for p in params if p.grad is not None}
+        optimizer.step()
+    finally:
+        module.eval()
+        for handle in handles:
+            handle.remove()
+    return y.detach().numpy(), loss.item(), grads, counts
+
+
+def variable(layer, name: str):
+    """The parameter or buffer object ``name`` of ``layer`` (what :func:`train_step` keys on)."""
+    return getattr(layer, name)

@@ -28,9 +28,11 @@ __all__ = [
 # The tolerances of the parity contract (float32). The tests hold every framework pair to
 # them and the tables print them; never loosen them.
 OUTPUT_ATOL = 1e-5
-"""Modules: largest absolute difference ``max |a - b|`` of the output and of every attention map."""
+"""Modules: largest absolute difference ``max |a - b|`` of the output, of every attention map and
+of every canonical array after one SGD step (weights and BatchNorm statistics)."""
 GRAD_ATOL = 1e-4
-"""Modules: largest absolute difference of the input gradient ``d sum(output) / dx``."""
+"""Modules: largest absolute difference of the input gradient ``d sum(output) / dx`` (eval mode)
+and of every parameter gradient of the training step."""
 RESNET_RTOL = 1e-4
 """Whole networks (``attention_resnet``) in eval mode: ``max |a - b| / max |a|`` of the logits."""
 
@@ -41,6 +43,8 @@ TABLE_COLUMNS = (
     "grad_max_abs",
     "grad_max_rel",
     "attention_max_abs",
+    "param_grad_max_abs",
+    "step_max_abs",
     "output_tol",
     "grad_tol",
     "tol_kind",
@@ -135,6 +139,13 @@ def run_module(framework: str, module, x_nchw, grad: bool = True):
     return outputs, g
 
 
+def _max_abs_over(a: Mapping, b: Mapping, what: str) -> float:
+    """Largest absolute difference over every array of two canonical dicts with the same keys."""
+    if a.keys() != b.keys():
+        raise ValueError(f"difference_table: {what} names differ: {sorted(a.keys() ^ b.keys())}")
+    return max((_max_abs_rel(a[k], b[k], f"{what} {k!r}")[0] for k in a), default=0.0)
+
+
 def _max_abs_rel(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -160,8 +171,10 @@ def difference_table(
     judge them against the parity contract's tolerances.
 
     Args:
-        results: ``{framework: (outputs, input_grad)}`` in the order of the comparison; the
-            first of each pair is the reference.
+        results: ``{framework: (outputs, input_grad)}`` or ``{framework: (outputs, input_grad,
+            training)}`` in the order of the comparison, ``training`` a
+            :class:`~vision_attention.parity.training.TrainingStep` (or ``None``); the first of
+            each pair is the reference.
         name: the module's name; ``"attention_resnet"`` selects the whole-network tolerance.
         kwargs, input_shape: the module's constructor arguments and the input shape, for the
             caption.
@@ -171,25 +184,36 @@ def difference_table(
         headers and a legend) with one row per pair ``"a-b"`` and columns ``output_max_abs``
         (``max |a-b|``), ``output_max_rel`` (``max |a-b| / max |a|``), ``grad_max_abs``,
         ``grad_max_rel`` (NaN without gradients), ``attention_max_abs`` (max over all
-        attention maps, NaN when there are none), ``output_tol``, ``grad_tol``, ``tol_kind``
-        and ``passed``. For modules ``tol_kind`` is ``"abs"``: :data:`OUTPUT_ATOL` bounds
-        ``output_max_abs`` and ``attention_max_abs``, :data:`GRAD_ATOL` bounds
-        ``grad_max_abs`` (when gradients were computed). For ``name="attention_resnet"`` it is
+        attention maps, NaN when there are none), ``param_grad_max_abs`` (max over every
+        parameter's gradient of the training step, NaN without one), ``step_max_abs`` (max
+        over every canonical array after the SGD step, running statistics included; NaN
+        without one), ``output_tol``, ``grad_tol``, ``tol_kind`` and ``passed``. For modules
+        ``tol_kind`` is ``"abs"``: :data:`OUTPUT_ATOL` bounds ``output_max_abs``,
+        ``attention_max_abs`` and ``step_max_abs``, :data:`GRAD_ATOL` bounds ``grad_max_abs``
+        and ``param_grad_max_abs`` (each when computed). For ``name="attention_resnet"`` it is
         ``"rel"``: :data:`RESNET_RTOL` bounds ``output_max_rel``; the contract sets no
-        gradient tolerance for whole networks (``grad_tol`` NaN). ``passed`` is true when
-        every bounded difference is at most its tolerance (a NaN difference fails).
+        gradient or training tolerance for whole networks (``grad_tol`` NaN). ``passed`` is
+        true when every bounded difference is at most its tolerance (a NaN difference fails).
         ``attrs`` holds ``name``, ``kwargs`` and ``input_shape`` when given.
 
     Raises:
-        ValueError: the frameworks returned different output keys or shapes.
+        ValueError: the frameworks returned different output keys, shapes or parameter names;
+            training results for some frameworks but not others.
     """
     from ._table import ParityTable
 
     relative = name == "attention_resnet"
     output_tol, grad_tol = (RESNET_RTOL, float("nan")) if relative else (OUTPUT_ATOL, GRAD_ATOL)
+    unpacked = {fw: tuple(value) + (None,) * (3 - len(value)) for fw, value in results.items()}
+    trained = {fw for fw, value in unpacked.items() if value[2] is not None}
+    if trained and trained != set(unpacked):
+        raise ValueError(
+            f"difference_table: training results for {sorted(trained)} but not for "
+            f"{sorted(set(unpacked) - trained)}"
+        )
     rows = []
-    for a, b in itertools.combinations(list(results), 2):
-        (out_a, grad_a), (out_b, grad_b) = results[a], results[b]
+    for a, b in itertools.combinations(list(unpacked), 2):
+        (out_a, grad_a, train_a), (out_b, grad_b, train_b) = unpacked[a], unpacked[b]
         if set(out_a) != set(out_b):
             raise ValueError(
                 f"difference_table: output keys differ: {a} {sorted(out_a)} vs {b} {sorted(out_b)}"
@@ -205,13 +229,18 @@ def difference_table(
             if k != "output"
         ]
         att_abs = float(np.max(attention)) if attention else float("nan")  # NaN propagates
+        param_abs = step_abs = float("nan")
+        if train_a is not None:
+            param_abs = _max_abs_over(train_a.param_grads, train_b.param_grads, f"{a}-{b} parameter gradient")
+            step_abs = _max_abs_over(train_a.weights_after, train_b.weights_after, f"{a}-{b} weights after the step")
         if relative:
             passed = out_rel <= output_tol
         else:
             passed = (out_abs <= output_tol and (not attention or att_abs <= output_tol)
-                      and (not has_grad or grad_abs <= grad_tol))
-        rows.append((f"{a}-{b}", out_abs, out_rel, grad_abs, grad_rel, att_abs, output_tol, grad_tol,
-                     "rel" if relative else "abs", bool(passed)))
+                      and (not has_grad or grad_abs <= grad_tol)
+                      and (train_a is None or (param_abs <= grad_tol and step_abs <= output_tol)))
+        rows.append((f"{a}-{b}", out_abs, out_rel, grad_abs, grad_rel, att_abs, param_abs, step_abs,
+                     output_tol, grad_tol, "rel" if relative else "abs", bool(passed)))
     table = ParityTable(rows, columns=list(TABLE_COLUMNS))
     if name is not None:
         table.attrs["name"] = name
@@ -229,21 +258,33 @@ def compare_frameworks(
     frameworks: Sequence[str] = FRAMEWORKS,
     seed: int = 0,
     grad: bool = True,
+    training: bool | None = None,
+    lr: float | None = None,
     **kwargs,
 ):
     """Run the same module with the same weights and input in several frameworks.
 
     Builds ``vision_attention.<framework>.<name>(**kwargs)`` in each framework, loads the
     same :func:`random_weights` (``seed``) into each, runs :func:`run_module` on ``x_nchw``
-    and returns :func:`difference_table` of the results.
+    and, for modules, one training step
+    (:func:`vision_attention.parity.training.train_step`: training mode, loss
+    ``0.5 * mean((y - t)^2)`` against a seeded standard-normal target ``t``, plain SGD), and
+    returns :func:`difference_table` of the results.
 
     Args:
         name: module class name or ``"attention_resnet"``.
         x_nchw: input ``(B, C, H, W)``, cast to float32.
         frameworks: at least two of ``("torch", "paddle", "tensorflow")``; pairs are
             formed in this order (``torch-paddle``, ``torch-tensorflow``, ``paddle-tensorflow``).
-        seed: seed of the weights.
+        seed: seed of the weights (and of the training target).
         grad: also compare d(sum(output))/dx.
+        training: also compare the parameter gradients and the weights after one SGD step;
+            ``None`` means yes for modules on a batch of two or more, no for one sample (a
+            BatchNorm over the batch alone, as in BAM's channel gate, cannot train on one) and
+            for ``"attention_resnet"`` (the contract sets no training tolerance for whole
+            networks); ``True`` is refused for both.
+        lr: learning rate of the step (default
+            :data:`~vision_attention.parity.training.DEFAULT_LR`).
         **kwargs: constructor arguments of the module.
 
     Returns:
@@ -252,8 +293,11 @@ def compare_frameworks(
         ``kwargs``, ``input_shape``.
 
     Raises:
-        ValueError: fewer than two or unknown/repeated frameworks; errors of the module.
+        ValueError: fewer than two or unknown/repeated frameworks; ``training=True`` for
+            ``"attention_resnet"`` or a batch of one; errors of the module.
     """
+    from .training import DEFAULT_LR, train_step
+
     frameworks = tuple(frameworks)
     for fw in frameworks:
         check_framework(fw)
@@ -262,13 +306,31 @@ def compare_frameworks(
             f"compare_frameworks: argument 'frameworks' expected two or more distinct names "
             f"from {FRAMEWORKS}, got {frameworks!r}"
         )
+    if training and name == "attention_resnet":
+        raise ValueError(
+            "compare_frameworks: argument 'training' expected False or None for 'attention_resnet' "
+            "(the contract has no training tolerance for whole networks), got True"
+        )
     x = np.asarray(x_nchw, dtype=np.float32)
+    if training and x.ndim == 4 and x.shape[0] < 2:
+        raise ValueError(
+            f"compare_frameworks: argument 'training' expected False or None for a batch of one "
+            f"(BatchNorm in training mode normalises over the batch), got True for input shape {x.shape}"
+        )
+    if training is None:
+        training = name != "attention_resnet" and x.ndim == 4 and x.shape[0] >= 2
     weights = random_weights(name, seed=seed, **kwargs)
-    results = {}
+    results, target = {}, None
     # Build in the safe import order (paddle before tensorflow), report in the given order.
     for fw in sorted(frameworks, key=FRAMEWORKS.index):
         module = build_module(fw, name, **kwargs)
         load_weights(module, weights)
-        results[fw] = run_module(fw, module, x, grad=grad)
+        outputs, input_grad = run_module(fw, module, x, grad=grad)
+        step = None
+        if training:
+            if target is None:
+                target = np.random.default_rng([seed, 1]).standard_normal(outputs["output"].shape)
+            step = train_step(fw, module, x, target, DEFAULT_LR if lr is None else lr)
+        results[fw] = (outputs, input_grad, step)
     results = {fw: results[fw] for fw in frameworks}
     return difference_table(results, name=name, kwargs=kwargs, input_shape=x.shape)

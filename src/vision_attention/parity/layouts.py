@@ -28,6 +28,12 @@ agree too: the canonical ``eps`` is ``1e-5`` (PyTorch's and Paddle's default; Ke
 ``1e-3``), and momentum is written in PyTorch's convention ``m`` (new = (1-m)*old + m*batch),
 which is ``1 - m`` in Paddle and Keras.
 
+Training mode adds one more convention (:data:`RUNNING_VAR_ESTIMATOR`): when a BatchNorm
+updates its running variance from a batch of ``n`` values per channel, PyTorch uses the
+unbiased batch variance (divided by ``n - 1``), Paddle and Keras the biased one (divided by
+``n``); all three normalise the batch itself with the biased variance. The canonical format
+is PyTorch's, so :func:`running_var_to_canonical` rewrites a biased update as the unbiased one.
+
 Activations: PyTorch and Paddle modules take NCHW, the TensorFlow modules NHWC. The parity
 layer always speaks NCHW; 4-D inputs, outputs, attention maps and input gradients are
 transposed here. Arrays of any other rank (e.g. logits ``(B, classes)``) are layout-free.
@@ -58,6 +64,8 @@ __all__ = [
     "PARAMETER_KIND",
     "PARAMETER_MAX_RANK",
     "parameter_specs",
+    "RUNNING_VAR_ESTIMATOR",
+    "running_var_to_canonical",
 ]
 
 CANONICAL_BN_EPS = 1e-5
@@ -198,6 +206,45 @@ def momentum_to_canonical(framework: str, momentum: float) -> float:
 def momentum_from_canonical(framework: str, momentum: float) -> float:
     """PyTorch-convention BatchNorm momentum written in ``framework``'s convention."""
     return momentum_to_canonical(framework, momentum)  # the map m -> 1-m is its own inverse
+
+
+RUNNING_VAR_ESTIMATOR = {"torch": "unbiased", "paddle": "biased", "tensorflow": "biased"}
+"""Batch variance each framework's BatchNorm uses to update ``running_var`` in training mode
+(measured: one training-mode step of ``BatchNorm2d`` / ``BatchNorm2D`` /
+``BatchNormalization`` on the same batch; tests/test_training_parity.py checks it)."""
+
+
+def running_var_to_canonical(framework: str, new, old, momentum: float, count: int) -> np.ndarray:
+    """A running variance after one training-mode update, rewritten in the canonical
+    (PyTorch, unbiased) convention.
+
+    With canonical momentum ``m`` (PyTorch's), a framework with a biased estimator computes
+    ``new = (1 - m) * old + m * v`` from the batch variance ``v = sum((x - mean)^2) / n``; PyTorch
+    computes ``(1 - m) * old + m * v * n / (n - 1)``. So the canonical value is
+    ``new + (new - (1 - m) * old) / (n - 1)``; a framework with the unbiased estimator is
+    returned unchanged.
+
+    Args:
+        framework: ``"torch"``, ``"paddle"`` or ``"tensorflow"``.
+        new, old: running variance ``(C,)`` after and before the update.
+        momentum: canonical (PyTorch-convention) momentum, in (0, 1].
+        count: values per channel in the batch (``B * H * W`` for a 2-D BatchNorm, ``B`` for
+            a 1-D one), at least 2.
+
+    Raises:
+        ValueError: ``count`` below 2 or ``momentum`` outside (0, 1].
+    """
+    if int(count) != count or count < 2:
+        raise ValueError(f"running_var_to_canonical: argument 'count' expected an integer >= 2, got {count!r}")
+    if not 0.0 < float(momentum) <= 1.0:
+        raise ValueError(
+            f"running_var_to_canonical: argument 'momentum' expected a value in (0, 1], got {momentum!r}"
+        )
+    new = np.asarray(new, dtype=np.float64)
+    if RUNNING_VAR_ESTIMATOR[framework] == "unbiased":
+        return new
+    old = np.asarray(old, dtype=np.float64)
+    return new + (new - (1.0 - float(momentum)) * old) / (int(count) - 1)
 
 
 def activation_to_framework(framework: str, array: np.ndarray) -> np.ndarray:
