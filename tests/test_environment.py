@@ -41,9 +41,26 @@ def _environment() -> tuple[dict[str, str], list]:
     return _requirements(pip_lines), conda
 
 
+def _no_deps_installs() -> dict[str, str]:
+    """Packages environment.yml's header installs with ``pip install --no-deps``."""
+    text = (ROOT / "environment.yml").read_text()
+    return _requirements(re.findall(r"pip install --no-deps (\S+)", text))
+
+
+def test_no_deps_installs_are_the_dependency_free_packages():
+    """What conda readers install with --no-deps is what pyproject.toml declares
+    dependency-free for uv ([[tool.uv.dependency-metadata]] with an empty requires-dist)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = {canonicalize_name(m["name"]): f"=={m['version']}"
+                for m in data["tool"]["uv"].get("dependency-metadata", [])
+                if not m.get("requires-dist")}
+    assert _no_deps_installs() == declared
+
+
 def test_environment_yml_pins_match_pyproject():
     pyproject = _pyproject()
     environment, _ = _environment()
+    environment.update(_no_deps_installs())
     missing = sorted(set(pyproject) - set(environment))
     extra = sorted(set(environment) - set(pyproject))
     differ = {n: (pyproject[n], environment[n]) for n in set(pyproject) & set(environment)

