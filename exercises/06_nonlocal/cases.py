@@ -128,8 +128,8 @@ def _attention_hint(params, a, a_ref):
     rows_ok, cols_ok = np.allclose(rows, 1, atol=1e-4), np.allclose(cols, 1, atol=1e-4)
     if cols_ok and not rows_ok:
         return ("the columns of your A sum to 1, not its rows: the softmax runs over the query "
-                "axis; take it over the last axis (the keys j), so that every row A[b, i, :], one "
-                "query position, sums to 1")
+                "axis (or you return A transposed); take it over the last axis (the keys j), so "
+                "that every row A[b, i, :], one query position, sums to 1")
     if not rows_ok:
         return (f"each row A[b, i, :] should sum to 1 (a softmax over the last axis, the keys); "
                 f"yours sum to between {rows.min():.4g} and {rows.max():.4g}")

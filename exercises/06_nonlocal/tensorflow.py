@@ -24,7 +24,8 @@ class NonLocalBlock(keras.layers.Layer):
     * ``bn``: ``keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)`` over the last
       axis: ``gamma``, ``beta``, ``moving_mean``, ``moving_variance``, each ``(C,)``.
 
-    The grader calls the layer as ``layer(x, training=False)`` (and with
+    Every sub-layer is built in the constructor, so the grader can load its weights before
+    the first call. The grader calls the layer as ``layer(x, training=False)`` (and with
     ``return_attention=True``): pass ``training`` on to ``bn`` so that it normalises with its
     moving statistics.
 
@@ -60,6 +61,9 @@ class NonLocalBlock(keras.layers.Layer):
         self.g = keras.layers.Conv2D(d, 1)
         self.W = keras.layers.Conv2D(in_channels, 1)
         self.bn = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)
+        for layer, cin in ((self.theta, in_channels), (self.phi, in_channels),
+                           (self.g, in_channels), (self.W, d), (self.bn, in_channels)):
+            layer.build((None, None, None, cin))  # the weights exist before the first call
 
     def call(self, x: tf.Tensor, return_attention: bool = False, training=None):
         ### BEGIN SOLUTION
