@@ -65,12 +65,11 @@ class NonLocalBlock(nn.Layer):
     def forward(self, x: paddle.Tensor, return_attention: bool = False):
         ### BEGIN SOLUTION
         b, _, h, w = x.shape
-        d = self.inter_channels
         query = self.theta(x).flatten(2).transpose([0, 2, 1])  # (B, N, d)
         key = self.phi(x).flatten(2)  # (B, d, N)
         value = self.g(x).flatten(2).transpose([0, 2, 1])  # (B, N, d)
         attention = nn.functional.softmax(paddle.matmul(query, key), axis=-1)  # (B, N, N)
-        y = paddle.matmul(attention, value).transpose([0, 2, 1]).reshape([b, d, h, w])
+        y = paddle.matmul(attention, value).transpose([0, 2, 1]).reshape([b, self.inter_channels, h, w])
         z = self.bn(self.W(y)) + x
         return (z, attention) if return_attention else z
         ### END SOLUTION

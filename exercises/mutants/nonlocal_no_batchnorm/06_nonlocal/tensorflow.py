@@ -68,11 +68,10 @@ class NonLocalBlock(keras.layers.Layer):
     def call(self, x: tf.Tensor, return_attention: bool = False, training=None):
         shape = tf.shape(x)
         b, h, w = shape[0], shape[1], shape[2]
-        d = self.inter_channels
-        query = tf.reshape(self.theta(x), (b, h * w, d))  # (B, N, d)
-        key = tf.reshape(self.phi(x), (b, h * w, d))  # (B, N, d)
-        value = tf.reshape(self.g(x), (b, h * w, d))  # (B, N, d)
+        query = tf.reshape(self.theta(x), (b, h * w, -1))  # (B, N, d)
+        key = tf.reshape(self.phi(x), (b, h * w, -1))  # (B, N, d)
+        value = tf.reshape(self.g(x), (b, h * w, -1))  # (B, N, d)
         attention = tf.nn.softmax(tf.matmul(query, key, transpose_b=True), axis=-1)  # (B, N, N)
-        y = tf.reshape(tf.matmul(attention, value), (b, h, w, d))
+        y = tf.reshape(tf.matmul(attention, value), (b, h, w, -1))  # (B, H, W, d)
         z = self.W(y) + x
         return (z, attention) if return_attention else z

@@ -63,11 +63,10 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         b, _, h, w = x.shape
-        d = self.inter_channels
         query = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, d)
         key = self.phi(x).flatten(2)  # (B, d, N)
         value = self.g(x).flatten(2).transpose(1, 2)  # (B, N, d)
         attention = torch.softmax(query @ key, dim=1)  # (B, N, N)
-        y = (attention @ value).transpose(1, 2).reshape(b, d, h, w)
+        y = (attention @ value).transpose(1, 2).reshape(b, self.inter_channels, h, w)
         z = self.bn(self.W(y)) + x
         return (z, attention) if return_attention else z
