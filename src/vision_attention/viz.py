@@ -396,12 +396,14 @@ def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1,
         x = np.array(sorted(measured_all["positions"].unique()), dtype=float)
         at_min = measured_all.loc[measured_all["positions"] == x[0], quantity].to_numpy(dtype=float)
         anchor = float(np.exp(np.mean(np.log(at_min))))
-        ax.autoscale(False)  # the guides must not stretch the axes
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()  # the data's limits: guides must not stretch them
         for power in guides:
             y = anchor * (x / x[0]) ** power
             ax.plot(x, y, linestyle=":", color="0.45", linewidth=1, label=f"_guide {_power_label(power)}")
             ax.annotate(_power_label(power), (x[-1], y[-1]), xytext=(3, 0), textcoords="offset points",
                         color="0.35", fontsize=8, va="center", annotation_clip=True)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
     ax.set_xlabel("positions N = H × W")
     ax.set_ylabel(_COST_LABELS.get(quantity, quantity))
     if legend:

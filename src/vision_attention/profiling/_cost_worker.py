@@ -15,7 +15,14 @@ import json
 import sys
 import time
 
-from .cost import _PROGRESS_PREFIX, _RESULT_PREFIX, COST_MODULES, _tokens, predicted_attention_mib
+from .cost import (
+    _PROGRESS_PREFIX,
+    _RESULT_PREFIX,
+    COST_MODULES,
+    _tokens,
+    attention_gflops,
+    predicted_attention_mib,
+)
 
 _KIB = 1024.0
 
@@ -92,7 +99,6 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
     import torch
 
     from ..stats import latency_summary
-    from .counting import count_flops
 
     c, b, heads, w = settings["channels"], settings["batch"], settings["num_heads"], settings["window_size"]
     module_name, variant = COST_MODULES[key]
@@ -103,24 +109,21 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
     row = {
         "key": key, "module": module_name, "variant": variant, "side": side, "positions": side * side,
         "tokens": _tokens(key, side, w), "status": "measured", "median_ms": nan, "q1_ms": nan, "q3_ms": nan,
-        "iqr_ms": nan, "repeats": 0, "peak_mib": nan, "predicted_attention_mib": predicted, "gflops": nan,
+        "iqr_ms": nan, "repeats": 0, "peak_mib": nan, "predicted_attention_mib": predicted,
+        "gflops": attention_gflops(key, side, c, b, w),
         "sdpa_backend": backend, "threads": torch.get_num_threads(), "note": "",
         "torch_version": torch.__version__,
     }
     cap = settings["memory_cap_mib"]
     available = _available_mib()
     if cap is not None and predicted > cap:
-        row.update(status="skipped", note=f"predicted attention matrices {predicted:,.0f} MiB > "
+        row.update(status="skipped", note=f"predicted attention matrices {predicted:,.1f} MiB > "
                    f"memory_cap_mib={cap:g}")
         return row
     if predicted > 0.8 * available:
-        row.update(status="skipped", note=f"predicted attention matrices {predicted:,.0f} MiB > 80 % of "
+        row.update(status="skipped", note=f"predicted attention matrices {predicted:,.1f} MiB > 80 % of "
                    f"available memory ({available:,.0f} MiB)")
         return row
-
-    with torch.device("meta"):
-        meta_module = _build(key, c, heads, w)
-    row["gflops"] = count_flops(meta_module, (b, c, side, side))["flops"] / 1e9
 
     torch.manual_seed(settings["seed"])
     module = _build(key, c, heads, w).eval()

@@ -27,6 +27,7 @@ __all__ = [
     "COST_COLUMNS",
     "attention_cost",
     "predicted_attention_mib",
+    "attention_gflops",
     "scaling_slopes",
     "crossover_side",
 ]
@@ -104,8 +105,42 @@ def predicted_attention_mib(key: str, side: int, channels: int = 256, batch: int
         "mhsa_window": num_heads * n * window_size**2 if sdpa_materialises else 0,
     }
     if key not in per_head:
-        raise _owner_error("key", f"one of {tuple(COST_MODULES)}", key)
+        raise ValueError(f"predicted_attention_mib: argument 'key' expected one of {tuple(COST_MODULES)}, "
+                         f"got {key!r}")
     return 2 * batch * per_head[key] * _FLOAT32_BYTES / _MIB
+
+
+def attention_gflops(key: str, side: int, channels: int = 256, batch: int = 1, window_size: int = 7) -> float:
+    """FLOPs (10^9) of the matmuls and convolutions of one forward pass, multiply-add = 2 FLOPs.
+
+    The convention of :func:`vision_attention.profiling.count_flops` (PyTorch's
+    ``FlopCounterMode``; element-wise work such as the softmax, sigmoids and poolings not
+    counted), written out, so the measuring subprocess need not pay that counter's first use
+    (several seconds of imports). ``N = side**2``, ``C = channels``, ``B = batch``:
+
+    * ``"se"``: ``4 B C (C/16)`` (two fully connected layers);
+    * ``"cbam"``: ``8 B C (C/16)`` (the shared MLP on two descriptors) ``+ 196 B N``
+      (the 7x7 convolution from 2 maps to 1);
+    * ``"nonlocal"`` (``d = C/2``): ``8 B N C d`` (``theta``, ``phi``, ``g``, ``W``) ``+ 4 B N^2 d``
+      (``theta^T phi`` and ``A g``);
+    * MHSA, global: ``8 B N C^2`` (``qkv`` and ``proj``) ``+ 4 B N^2 C`` (``Q K^T`` and
+      ``A V`` over all heads); windowed: ``N^2`` becomes ``N w^2``. Fused and explicit alike.
+    """
+    if key not in COST_MODULES:
+        raise ValueError(f"attention_gflops: argument 'key' expected one of {tuple(COST_MODULES)}, got {key!r}")
+    n, c, b = int(side) ** 2, int(channels), int(batch)
+    hidden = c // REDUCTION_RATIO
+    if key == "se":
+        flops = 4 * b * c * hidden
+    elif key == "cbam":
+        flops = 8 * b * c * hidden + 2 * b * n * 2 * 49
+    elif key == "nonlocal":
+        d = max(c // 2, 1)
+        flops = 8 * b * n * c * d + 4 * b * n * n * d
+    else:
+        keys = window_size**2 if key.startswith("mhsa_window") else n
+        flops = 8 * b * n * c * c + 4 * b * n * keys * c
+    return flops / 1e9
 
 
 def _validate(sides, modules, channels, batch, num_heads, window_size, repeats, min_repeats, warmup,
@@ -302,9 +337,9 @@ def attention_cost(
     configuration produces no result within ``timeout`` seconds, that configuration's row says
     ``"failed"`` (with the reason) and the remaining ones run in a new subprocess.
 
-    FLOPs (``gflops``) are counted on the ``meta`` device with
-    :func:`vision_attention.profiling.count_flops` (matmuls and convolutions, a multiply-add
-    = 2 FLOPs; the fused call counted as the matmuls it replaces).
+    FLOPs (``gflops``) are :func:`attention_gflops`: matmuls and convolutions, a multiply-add
+    = 2 FLOPs, the convention of :func:`vision_attention.profiling.count_flops` (which the
+    tests check them against); the fused call does the same matmuls in blocks.
 
     Args:
         sides: map sides (``H = W``), distinct positive ints; run in ascending order.
@@ -400,7 +435,9 @@ def _failed_row(config: dict, settings: dict, why: str) -> dict:
         "predicted_attention_mib": predicted_attention_mib(
             config["key"], side, settings["channels"], settings["batch"], settings["num_heads"],
             settings["window_size"]),
-        "gflops": nan, "sdpa_backend": "", "threads": settings["threads"], "note": why,
+        "gflops": attention_gflops(config["key"], side, settings["channels"], settings["batch"],
+                                   settings["window_size"]),
+        "sdpa_backend": "", "threads": settings["threads"], "note": why,
     }
 
 
