@@ -135,10 +135,9 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
         with torch.inference_mode():
             module(x, return_attention=True) if explicit else module(x)  # result dropped at once
 
-    # Memory: one untimed call after the warm-up, from a clean state: free what is left
-    # (so re-used heap pages count again), reset the high-water mark, read its rise. Timing
-    # it as well would mix in the page faults of that clean state; and several calls in a
-    # row let glibc's heap keep more than one output resident (aligned chunks that do not
+    # Memory: the rise of the high-water mark during the first timed call, from a clean state
+    # (what is left freed, so re-used heap pages count again). One call only: over several
+    # calls glibc's heap can keep more than one output resident (aligned chunks that do not
     # fit the hole the last one left), which is allocator history, not the forward's need.
     if settings["reset_peak"]:
         for _ in range(settings["warmup"]):
@@ -146,14 +145,11 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
         _release_memory()
         _reset_peak()
         baseline = _status_mib("VmRSS")
-        call()
     else:  # a fresh process per configuration: the mark covers the warm-up calls too
         _release_memory()
         baseline = _status_mib("VmRSS")
         for _ in range(settings["warmup"]):
             call()
-        call()
-    peak = _status_mib("VmHWM")
     times = []
     started = time.perf_counter()
     budget = settings["budget_s"]
@@ -161,6 +157,8 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1e3)
+        if len(times) == 1:
+            peak = _status_mib("VmHWM")
         if budget is not None and len(times) >= settings["min_repeats"] and time.perf_counter() - started > budget:
             break
     summary = latency_summary(times, unit="ms")

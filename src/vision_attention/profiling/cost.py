@@ -317,15 +317,18 @@ def attention_cost(
     :func:`vision_attention.stats.latency_summary` of those calls.
 
     Peak memory (``peak_mib``) is the rise of the subprocess's peak resident set size (Linux
-    ``VmHWM``) during the timed calls above its resident size just before them: the memory a
-    forward pass needs on top of the module's parameters and the input (intermediate tensors,
-    attention matrices, the output), as the operating system sees it (PyTorch's C++ tensors
-    included, which ``tracemalloc`` would miss). ``ru_maxrss`` is a high-water mark of the whole
-    process, so before each configuration the worker frees what the previous one left
-    (``gc.collect``, glibc ``malloc_trim(0)``) and resets the high-water mark
-    (``/proc/self/clear_refs``, value 5). With ``isolation="process"`` (or ``"auto"`` where the
-    reset is unavailable) every configuration gets its own fresh subprocess instead (one
-    PyTorch import each: slower, same meaning).
+    ``VmHWM``) during the first timed call, above its resident size just before that call: the
+    memory a forward pass needs on top of the module's parameters and the input (intermediate
+    tensors, attention matrices, the output), as the operating system sees it (PyTorch's C++
+    tensors included, which ``tracemalloc`` would miss). The peak resident size
+    (``ru_maxrss``, ``VmHWM``) is a high-water mark of the whole process, so after the warm-up
+    the worker frees what is left (``gc.collect``, glibc ``malloc_trim(0)``, so that re-used
+    heap pages count again) and resets the mark (``/proc/self/clear_refs``, value 5); every
+    configuration starts clean although all share one process. One call only: over several
+    calls glibc's heap can keep more than one output resident, which is allocator history,
+    not what the forward pass needs. With ``isolation="process"`` (or ``"auto"`` where the reset
+    is unavailable) every configuration gets its own fresh subprocess instead (one PyTorch
+    import each, slower), and the mark, not reset, covers the warm-up calls too.
 
     Memory policy. Before building a configuration the worker predicts the size of its
     attention matrices (:func:`predicted_attention_mib`; for the fused call it asks PyTorch
