@@ -328,7 +328,10 @@ def attention_cost(
     calls glibc's heap can keep more than one output resident, which is allocator history,
     not what the forward pass needs. With ``isolation="process"`` (or ``"auto"`` where the reset
     is unavailable) every configuration gets its own fresh subprocess instead (one PyTorch
-    import each, slower), and the mark, not reset, covers the warm-up calls too.
+    import each, slower), and the mark, which cannot be reset there, covers the warm-up calls
+    too: the figure then includes the one-off allocations of a process's first forward pass
+    (thread pools, kernel caches; 5-15 MiB more than the reset figure in our runs), which
+    matters only for the small configurations.
 
     Memory policy. Before building a configuration the worker predicts the size of its
     attention matrices (:func:`predicted_attention_mib`; for the fused call it asks PyTorch
