@@ -27,6 +27,7 @@ in notebooks so figures stay sharp on HiDPI screens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -392,19 +393,31 @@ def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1,
                         marker=marker, markerfacecolor="none", color=colour, label="_predicted, not run")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    sides = sorted(int(n) for n in measured_all["positions"].unique())
+    if sides:  # ticks at the measured sizes, labelled by their side: 14², 28², ...
+        ax.set_xticks(sides, [f"{math.isqrt(n)}²" if math.isqrt(n) ** 2 == n else str(n) for n in sides])
+        ax.minorticks_off()
     if guides and not measured_all.empty:
-        x = np.array(sorted(measured_all["positions"].unique()), dtype=float)
-        at_min = measured_all.loc[measured_all["positions"] == x[0], quantity].to_numpy(dtype=float)
+        x0, x1 = float(sides[0]), float(sides[-1])
+        at_min = measured_all.loc[measured_all["positions"] == sides[0], quantity].to_numpy(dtype=float)
         anchor = float(np.exp(np.mean(np.log(at_min))))
         xlim, ylim = ax.get_xlim(), ax.get_ylim()  # the data's limits: guides must not stretch them
         for power in guides:
-            y = anchor * (x / x[0]) ** power
-            ax.plot(x, y, linestyle=":", color="0.45", linewidth=1, label=f"_guide {_power_label(power)}")
-            ax.annotate(_power_label(power), (x[-1], y[-1]), xytext=(3, 0), textcoords="offset points",
-                        color="0.35", fontsize=8, va="center", annotation_clip=True)
+            x = np.geomspace(x0, x1, 50)
+            ax.plot(x, anchor * (x / x0) ** power, linestyle=":", color="0.45", linewidth=1,
+                    label=f"_guide {_power_label(power)}")
+            # the label: where the guide leaves the axes at the top (right of it, clear of the
+            # line), or at its right end (above it)
+            x_top = x0 * (ylim[1] / anchor) ** (1.0 / power)
+            if x_top < x1:
+                where, offset, ha, va = (x_top, ylim[1]), (4, -2), "left", "top"
+            else:
+                where, offset, ha, va = (x1, anchor * (x1 / x0) ** power), (-4, 2), "right", "bottom"
+            ax.annotate(_power_label(power), where, xytext=offset, textcoords="offset points", ha=ha, va=va,
+                        color="0.35", fontsize=8)
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
-    ax.set_xlabel("positions N = H × W")
+    ax.set_xlabel("positions N = H × W (log scale)")
     ax.set_ylabel(_COST_LABELS.get(quantity, quantity))
     if legend:
         ax.legend(fontsize=7)
