@@ -122,6 +122,15 @@ def test_peak_memory_is_what_the_forward_pass_holds():
     assert predicted <= row["peak_mib"] < predicted + 10.0
 
 
+def test_no_warm_up_for_calls_predicted_longer_than_the_budget():
+    from vision_attention.profiling._cost_worker import measure_configuration
+
+    settings = dict(SETTINGS, budget_s=0.5)
+    row = measure_configuration("se", 14, settings, predicted_s=2.0)
+    assert row["warmup"] == 0 and "no warm-up" in row["note"] and row["status"] == "measured"
+    assert measure_configuration("se", 14, settings, predicted_s=0.1)["warmup"] == 1
+
+
 def test_tiny_run_in_a_subprocess():
     progress = io.StringIO()
     # Explicit global MHSA at 14x14, 4 heads: 2 * 4 * 196**2 * 4 B = 1.17 MiB > the 1 MiB cap.

@@ -90,10 +90,12 @@ def _sdpa_backend(key: str, side: int, batch: int, channels: int, num_heads: int
         return "unknown"
 
 
-def measure_configuration(key: str, side: int, settings: dict) -> dict:
+def measure_configuration(key: str, side: int, settings: dict, predicted_s: float | None = None) -> dict:
     """Measure one configuration in this process (see :func:`~vision_attention.profiling.attention_cost`).
 
-    Returns the table row as a dict (status ``"measured"`` or ``"skipped"``).
+    ``predicted_s``: the predicted seconds per call (from the previous size); above
+    ``settings["budget_s"]`` the warm-up is left out. Returns the table row as a dict (status
+    ``"measured"`` or ``"skipped"``).
     """
     import numpy as np
     import torch
@@ -109,7 +111,7 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
     row = {
         "key": key, "module": module_name, "variant": variant, "side": side, "positions": side * side,
         "tokens": _tokens(key, side, w), "status": "measured", "median_ms": nan, "q1_ms": nan, "q3_ms": nan,
-        "iqr_ms": nan, "repeats": 0, "peak_mib": nan, "predicted_attention_mib": predicted,
+        "iqr_ms": nan, "repeats": 0, "warmup": 0, "peak_mib": nan, "predicted_attention_mib": predicted,
         "gflops": attention_gflops(key, side, c, b, w),
         "sdpa_backend": backend, "threads": torch.get_num_threads(), "note": "",
         "torch_version": torch.__version__,
@@ -139,8 +141,13 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
     # (what is left freed, so re-used heap pages count again). One call only: over several
     # calls glibc's heap can keep more than one output resident (aligned chunks that do not
     # fit the hole the last one left), which is allocator history, not the forward's need.
+    warmup = settings["warmup"]
+    budget = settings["budget_s"]
+    if budget is not None and predicted_s is not None and predicted_s > budget:
+        warmup = 0  # what a warm-up absorbs (milliseconds) is lost in a call this long
+        row["note"] = f"no warm-up: predicted {predicted_s:.2g} s per call > budget_s={budget:g}"
     if settings["reset_peak"]:
-        for _ in range(settings["warmup"]):
+        for _ in range(warmup):
             call()
         _release_memory()
         _reset_peak()
@@ -148,11 +155,10 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
     else:  # a fresh process per configuration: the mark covers the warm-up calls too
         _release_memory()
         baseline = _status_mib("VmRSS")
-        for _ in range(settings["warmup"]):
+        for _ in range(warmup):
             call()
     times = []
     started = time.perf_counter()
-    budget = settings["budget_s"]
     while len(times) < settings["repeats"]:
         start = time.perf_counter()
         call()
@@ -163,7 +169,7 @@ def measure_configuration(key: str, side: int, settings: dict) -> dict:
             break
     summary = latency_summary(times, unit="ms")
     row.update(median_ms=summary.median, q1_ms=summary.q1, q3_ms=summary.q3, iqr_ms=summary.iqr,
-               repeats=summary.n, peak_mib=max(peak - baseline, 0.0))
+               repeats=summary.n, warmup=warmup, peak_mib=max(peak - baseline, 0.0))
     return row
 
 
@@ -181,8 +187,17 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(int(settings["threads"]))
+    last: dict = {}  # key -> (gflops, positions, median seconds) of its previous, smaller size
     for config in request["configs"]:
-        row = measure_configuration(config["key"], int(config["side"]), settings)
+        key, side = config["key"], int(config["side"])
+        predicted_s = None
+        if key in last:  # the previous size's time, scaled by the FLOP or position ratio
+            gflops, positions, seconds = last[key]
+            flops_now = attention_gflops(key, side, settings["channels"], settings["batch"], settings["window_size"])
+            predicted_s = seconds * max(flops_now / gflops, side * side / positions)
+        row = measure_configuration(key, side, settings, predicted_s)
+        if row["status"] == "measured" and row["gflops"] > 0:
+            last[key] = (row["gflops"], row["positions"], row["median_ms"] / 1e3)
         print(_describe(row), file=sys.stderr, flush=True)
         print(_RESULT_PREFIX + json.dumps(row), flush=True)
         _release_memory()

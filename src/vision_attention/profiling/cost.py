@@ -45,7 +45,7 @@ COST_MODULES = {
 
 COST_COLUMNS = (
     "key", "module", "variant", "side", "positions", "tokens", "status", "median_ms", "q1_ms",
-    "q3_ms", "iqr_ms", "repeats", "peak_mib", "predicted_attention_mib", "gflops", "sdpa_backend",
+    "q3_ms", "iqr_ms", "repeats", "warmup", "peak_mib", "predicted_attention_mib", "gflops", "sdpa_backend",
     "threads", "note",
 )
 """The columns of :func:`attention_cost`'s table, in order."""
@@ -314,7 +314,11 @@ def attention_cost(
     each configuration: ``warmup`` untimed calls, then timed calls (``time.perf_counter``) until
     ``repeats`` calls, or until ``budget_s`` seconds of timed calls once ``min_repeats`` are done
     (slow configurations get fewer, at least ``min_repeats``); the median and quartiles are
-    :func:`vision_attention.stats.latency_summary` of those calls.
+    :func:`vision_attention.stats.latency_summary` of those calls. A configuration predicted to
+    take longer than ``budget_s`` per call (its module's previous size's median times the
+    larger of the FLOP and position ratios; one subprocess only) gets no warm-up: what a warm-up absorbs, first-call allocations
+    and lazy initialisation, takes milliseconds, lost in such a call (``warmup`` column, and
+    ``note``).
 
     Peak memory (``peak_mib``) is the rise of the subprocess's peak resident set size (Linux
     ``VmHWM``) during the first timed call, above its resident size just before that call: the
@@ -374,9 +378,10 @@ def attention_cost(
         ``tokens`` (keys each query attends to: ``N``, ``w**2`` windowed, ``NaN`` for SE and
         CBAM); ``status`` (``"measured"``, ``"skipped"``, ``"failed"``); ``median_ms``,
         ``q1_ms``, ``q3_ms``, ``iqr_ms`` (milliseconds per forward pass); ``repeats`` (timed
-        calls); ``peak_mib`` (MiB, see above); ``predicted_attention_mib``; ``gflops``
-        (10^9 FLOPs per forward pass); ``sdpa_backend`` (the fused kernel PyTorch picked, e.g.
-        ``"flash_attention"``, or ``""``); ``threads``; ``note``. Figures of rows not measured
+        calls); ``warmup`` (untimed calls made first); ``peak_mib`` (MiB, see above);
+        ``predicted_attention_mib``; ``gflops`` (10^9 FLOPs per forward pass);
+        ``sdpa_backend`` (the fused kernel PyTorch picked, e.g. ``"flash_attention"``, or
+        ``""``); ``threads``; ``note``. Figures of rows not measured
         are ``NaN``. ``attrs`` holds ``torch_version``, ``threads``, ``isolation``, ``channels``,
         ``batch``, ``num_heads`` and ``window_size``.
 
@@ -437,7 +442,7 @@ def _failed_row(config: dict, settings: dict, why: str) -> dict:
     return {
         "key": config["key"], "module": module, "variant": variant, "side": side, "positions": side * side,
         "tokens": _tokens(config["key"], side, settings["window_size"]), "status": "failed",
-        "median_ms": nan, "q1_ms": nan, "q3_ms": nan, "iqr_ms": nan, "repeats": 0, "peak_mib": nan,
+        "median_ms": nan, "q1_ms": nan, "q3_ms": nan, "iqr_ms": nan, "repeats": 0, "warmup": 0, "peak_mib": nan,
         "predicted_attention_mib": predicted_attention_mib(
             config["key"], side, settings["channels"], settings["batch"], settings["num_heads"],
             settings["window_size"]),
