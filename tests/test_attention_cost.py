@@ -146,6 +146,7 @@ def test_tiny_run_in_a_subprocess():
     measured = by_key.drop(index="mhsa_explicit")
     assert (measured["status"] == "measured").all()
     assert (measured["median_ms"] > 0).all() and (measured["repeats"] == 2).all()
+    assert (measured["cpu_median_ms"] >= 0).all() and (measured["warmup"] == 0).all()
     assert (measured["peak_mib"] >= 0).all() and (measured["threads"] == 1).all()
     assert by_key.loc["mhsa_window", "tokens"] == 49 and by_key.loc["mhsa", "tokens"] == 196
     assert by_key.loc["mhsa", "sdpa_backend"] != "" and by_key.loc["mhsa_explicit", "sdpa_backend"] == ""

@@ -323,7 +323,8 @@ def overlay_attention(
 
 
 _COST_MARKERS = "osD^vP*X"
-_COST_LABELS = {"median_ms": "forward pass, ms (median)", "peak_mib": "peak memory, MiB"}
+_COST_LABELS = {"median_ms": "forward pass, ms (median)", "cpu_median_ms": "forward pass, CPU ms (median)",
+                "peak_mib": "peak memory, MiB"}
 
 
 def _power_label(power: float) -> str:
@@ -349,7 +350,8 @@ def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1,
     Args:
         table: a :class:`pandas.DataFrame` with columns ``key``, ``module``, ``variant``,
             ``positions``, ``status`` and ``quantity``.
-        quantity: the column on the y axis, e.g. ``"median_ms"`` or ``"peak_mib"``.
+        quantity: the column on the y axis, e.g. ``"median_ms"``, ``"cpu_median_ms"`` or
+            ``"peak_mib"``.
         ax: the Axes to draw on; a new figure when ``None``.
         guides: slopes of the reference lines (positive numbers); ``()`` for none.
         labels: optional ``{key: legend label}``; default ``"module (variant)"``.

@@ -111,7 +111,8 @@ def measure_configuration(key: str, side: int, settings: dict, predicted_s: floa
     row = {
         "key": key, "module": module_name, "variant": variant, "side": side, "positions": side * side,
         "tokens": _tokens(key, side, w), "status": "measured", "median_ms": nan, "q1_ms": nan, "q3_ms": nan,
-        "iqr_ms": nan, "repeats": 0, "warmup": 0, "peak_mib": nan, "predicted_attention_mib": predicted,
+        "iqr_ms": nan, "cpu_median_ms": nan, "cpu_q1_ms": nan, "cpu_q3_ms": nan, "repeats": 0, "warmup": 0,
+        "peak_mib": nan, "predicted_attention_mib": predicted,
         "gflops": attention_gflops(key, side, c, b, w),
         "sdpa_backend": backend, "threads": torch.get_num_threads(), "note": "",
         "torch_version": torch.__version__,
@@ -157,18 +158,21 @@ def measure_configuration(key: str, side: int, settings: dict, predicted_s: floa
         baseline = _status_mib("VmRSS")
         for _ in range(warmup):
             call()
-    times = []
+    times, cpu_times = [], []
     started = time.perf_counter()
     while len(times) < settings["repeats"]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         call()
         times.append((time.perf_counter() - start) * 1e3)
+        cpu_times.append(max(time.process_time() - cpu_start, 0.0) * 1e3)
         if len(times) == 1:
             peak = _status_mib("VmHWM")
         if budget is not None and len(times) >= settings["min_repeats"] and time.perf_counter() - started > budget:
             break
     summary = latency_summary(times, unit="ms")
+    cpu = latency_summary(cpu_times, unit="ms")
     row.update(median_ms=summary.median, q1_ms=summary.q1, q3_ms=summary.q3, iqr_ms=summary.iqr,
+               cpu_median_ms=cpu.median, cpu_q1_ms=cpu.q1, cpu_q3_ms=cpu.q3,
                repeats=summary.n, warmup=warmup, peak_mib=max(peak - baseline, 0.0))
     return row
 
@@ -177,8 +181,9 @@ def _describe(row: dict) -> str:
     head = f"{_PROGRESS_PREFIX} {row['module']} ({row['variant']}), {row['side']}x{row['side']} (N = {row['positions']}):"
     if row["status"] != "measured":
         return f"{head} {row['status']}: {row['note']}"
+    note = f"; {row['note']}" if row["note"] else ""
     return (f"{head} {row['median_ms']:.3g} ms (IQR {row['q1_ms']:.3g}-{row['q3_ms']:.3g}, "
-            f"n = {row['repeats']}), peak +{row['peak_mib']:.1f} MiB")
+            f"n = {row['repeats']}; CPU {row['cpu_median_ms']:.3g} ms), peak +{row['peak_mib']:.1f} MiB{note}")
 
 
 def main() -> int:

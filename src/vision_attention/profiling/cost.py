@@ -45,7 +45,7 @@ COST_MODULES = {
 
 COST_COLUMNS = (
     "key", "module", "variant", "side", "positions", "tokens", "status", "median_ms", "q1_ms",
-    "q3_ms", "iqr_ms", "repeats", "warmup", "peak_mib", "predicted_attention_mib", "gflops", "sdpa_backend",
+    "q3_ms", "iqr_ms", "cpu_median_ms", "cpu_q1_ms", "cpu_q3_ms", "repeats", "warmup", "peak_mib", "predicted_attention_mib", "gflops", "sdpa_backend",
     "threads", "note",
 )
 """The columns of :func:`attention_cost`'s table, in order."""
@@ -314,7 +314,10 @@ def attention_cost(
     each configuration: ``warmup`` untimed calls, then timed calls (``time.perf_counter``) until
     ``repeats`` calls, or until ``budget_s`` seconds of timed calls once ``min_repeats`` are done
     (slow configurations get fewer, at least ``min_repeats``); the median and quartiles are
-    :func:`vision_attention.stats.latency_summary` of those calls. A configuration predicted to
+    :func:`vision_attention.stats.latency_summary` of those calls, for the wall clock and for the
+    process's CPU time (``time.process_time``, user + system). With one thread the CPU time is
+    what the call takes on an idle core: it leaves out the time the operating system gives
+    other programs, which the wall clock of a busy machine includes. A configuration predicted to
     take longer than ``budget_s`` per call (its module's previous size's median times the
     larger of the FLOP and position ratios; one subprocess only) gets no warm-up: what a warm-up absorbs, first-call allocations
     and lazy initialisation, takes milliseconds, lost in such a call (``warmup`` column, and
@@ -377,7 +380,8 @@ def attention_cost(
         ``key``; ``module`` (class name); ``variant``; ``side``; ``positions`` (``N``);
         ``tokens`` (keys each query attends to: ``N``, ``w**2`` windowed, ``NaN`` for SE and
         CBAM); ``status`` (``"measured"``, ``"skipped"``, ``"failed"``); ``median_ms``,
-        ``q1_ms``, ``q3_ms``, ``iqr_ms`` (milliseconds per forward pass); ``repeats`` (timed
+        ``q1_ms``, ``q3_ms``, ``iqr_ms`` (wall clock, milliseconds per forward pass);
+        ``cpu_median_ms``, ``cpu_q1_ms``, ``cpu_q3_ms`` (CPU time, ms); ``repeats`` (timed
         calls); ``warmup`` (untimed calls made first); ``peak_mib`` (MiB, see above);
         ``predicted_attention_mib``; ``gflops`` (10^9 FLOPs per forward pass);
         ``sdpa_backend`` (the fused kernel PyTorch picked, e.g. ``"flash_attention"``, or
@@ -442,7 +446,8 @@ def _failed_row(config: dict, settings: dict, why: str) -> dict:
     return {
         "key": config["key"], "module": module, "variant": variant, "side": side, "positions": side * side,
         "tokens": _tokens(config["key"], side, settings["window_size"]), "status": "failed",
-        "median_ms": nan, "q1_ms": nan, "q3_ms": nan, "iqr_ms": nan, "repeats": 0, "warmup": 0, "peak_mib": nan,
+        "median_ms": nan, "q1_ms": nan, "q3_ms": nan, "iqr_ms": nan, "cpu_median_ms": nan, "cpu_q1_ms": nan,
+        "cpu_q3_ms": nan, "repeats": 0, "warmup": 0, "peak_mib": nan,
         "predicted_attention_mib": predicted_attention_mib(
             config["key"], side, settings["channels"], settings["batch"], settings["num_heads"],
             settings["window_size"]),
