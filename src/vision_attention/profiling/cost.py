@@ -190,12 +190,16 @@ def _validate(sides, modules, channels, batch, num_heads, window_size, repeats, 
     timeout = _positive_number("timeout", timeout)
     if isolation not in ("auto", "reset", "process") or not isinstance(isolation, str):
         raise _owner_error("isolation", "one of ('auto', 'reset', 'process')", isolation)
+    if progress is True:
+        progress = sys.stderr  # looked up at call time: a notebook's stderr, not the import-time one
+    elif progress is False:
+        progress = None
     if progress is not None and not callable(getattr(progress, "write", None)):
-        raise _owner_error("progress", "a text stream (with .write) or None", progress)
+        raise _owner_error("progress", "True, False, None or a text stream (with .write)", progress)
     if not _is_int(seed):
         raise _owner_error("seed", "an integer", seed)
     return (sorted(sides), modules, channels, batch, num_heads, window_size, repeats, min_repeats, warmup,
-            budget_s, threads, memory_cap_mib, float(timeout), isolation, int(seed))
+            budget_s, threads, memory_cap_mib, float(timeout), isolation, progress, int(seed))
 
 
 def _can_reset_peak() -> bool:
@@ -286,7 +290,7 @@ def attention_cost(
     memory_cap_mib: float | None = 2048.0,
     timeout: float = 300.0,
     isolation: str = "auto",
-    progress=sys.stderr,
+    progress=True,
     seed: int = 0,
 ):
     """Forward time and peak memory of attention modules on ``side x side`` maps, PyTorch CPU.
@@ -372,7 +376,8 @@ def attention_cost(
         timeout: seconds one configuration may take before its subprocess is killed.
         isolation: ``"auto"``, ``"reset"`` (one subprocess, peak reset per configuration) or
             ``"process"`` (one subprocess per configuration).
-        progress: text stream for one line per configuration (default ``sys.stderr``), or ``None``.
+        progress: where one line per configuration goes: ``True`` (default) for ``sys.stderr``
+            at call time, a text stream, or ``None``/``False`` for silence.
         seed: seed of the weights (``torch.manual_seed``) and of the input.
 
     Returns:
@@ -397,7 +402,7 @@ def attention_cost(
     import pandas as pd
 
     (sides, modules, channels, batch, num_heads, window_size, repeats, min_repeats, warmup, budget_s,
-     threads, memory_cap_mib, timeout, isolation, seed) = _validate(
+     threads, memory_cap_mib, timeout, isolation, progress, seed) = _validate(
         sides, modules, channels, batch, num_heads, window_size, repeats, min_repeats, warmup, budget_s,
         threads, memory_cap_mib, timeout, isolation, progress, seed)
     threads = int(threads or available_cores())
