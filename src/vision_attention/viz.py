@@ -13,6 +13,9 @@ and returns that Axes. Shapes are checked before anything is drawn; a bad argume
   is 8 orientations per (colour source, frequency) pair).
 * :func:`overlay_attention` -- a spatial attention map ``(h, w)`` upsampled to the image size
   (bilinear, scikit-image ``resize``) and drawn over the image with a colour bar.
+* :func:`plot_cost_scaling` -- a cost (time, memory) against the number of positions ``N`` on
+  log-log axes, one line per configuration of
+  :func:`vision_attention.profiling.attention_cost`, with ``N`` and ``N**2`` guides.
 * :func:`use_book_style` -- the house style of the book's figures (called by every chapter).
 
 House style: perceptually uniform colour maps only (:data:`ATTENTION_CMAP` for attention
@@ -24,6 +27,7 @@ in notebooks so figures stay sharp on HiDPI screens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +42,7 @@ __all__ = [
     "plot_channel_weights",
     "plot_channel_grid",
     "overlay_attention",
+    "plot_cost_scaling",
 ]
 
 ATTENTION_CMAP = "viridis"
@@ -312,6 +317,112 @@ def overlay_attention(
         bar = ax.figure.colorbar(layer, ax=ax, fraction=0.046, pad=0.04)
         if colorbar_label:
             bar.set_label(colorbar_label)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+_COST_MARKERS = "osD^vP*X"
+_COST_LABELS = {"median_ms": "forward pass, ms (median)", "cpu_median_ms": "forward pass, CPU ms (median)",
+                "peak_mib": "peak memory, MiB"}
+
+
+def _power_label(power: float) -> str:
+    if power == 1:
+        return "∝ N"
+    if power == 2:
+        return "∝ N²"
+    return f"∝ N^{power:g}"
+
+
+def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1, 2), labels=None,
+                      show_skipped: bool = True, legend: bool = True, title: str | None = None):
+    """Log-log plot of a cost against the number of positions ``N``, one line per configuration.
+
+    Each configuration key of ``table`` (a table of
+    :func:`vision_attention.profiling.attention_cost`) is one line through its measured
+    rows, in the table's order (so two panels drawn from one table share colours and
+    markers); explicit variants are dashed. On log-log axes a cost ``∝ N**k`` is a straight
+    line of slope ``k``: ``guides`` draws grey dotted reference lines of those slopes, through
+    the geometric mean of the measured values at the smallest ``N``, labelled at the right.
+    Values that are not positive (nothing measured) are left out.
+
+    Args:
+        table: a :class:`pandas.DataFrame` with columns ``key``, ``module``, ``variant``,
+            ``positions``, ``status`` and ``quantity``.
+        quantity: the column on the y axis, e.g. ``"median_ms"``, ``"cpu_median_ms"`` or
+            ``"peak_mib"``.
+        ax: the Axes to draw on; a new figure when ``None``.
+        guides: slopes of the reference lines (positive numbers); ``()`` for none.
+        labels: optional ``{key: legend label}``; default ``"module (variant)"``.
+        show_skipped: with ``quantity="peak_mib"``, draw skipped rows at their
+            ``predicted_attention_mib`` as open markers on a dotted line ("predicted, not run").
+        legend: draw a legend.
+        title: optional title.
+
+    Returns:
+        The Axes; ``ax.lines`` holds the data lines (labelled), then the guides (whose labels
+        start with ``_``).
+
+    Raises:
+        ValueError: a missing column, or a guide slope that is not a positive number.
+    """
+    needed = {"key", "module", "variant", "positions", "status", quantity}
+    missing = sorted(needed - set(getattr(table, "columns", ())))
+    if missing:
+        raise ValueError(f"argument 'table' expected columns {sorted(needed)}, missing {missing}")
+    guides = list(guides)
+    if any(isinstance(g, bool) or not isinstance(g, (int, float)) or not g > 0 for g in guides):
+        raise ValueError(f"argument 'guides' expected positive slopes, got {guides!r}")
+    ax = _new_axes(ax)
+    measured_all = table[(table["status"] == "measured") & (table[quantity] > 0)]
+    for i, (key, rows) in enumerate(table.groupby("key", sort=False)):
+        colour, marker = f"C{i % 10}", _COST_MARKERS[i % len(_COST_MARKERS)]
+        first = rows.iloc[0]
+        label = (labels or {}).get(key, f"{first['module']} ({first['variant']})")
+        style = "--" if "explicit" in str(first["variant"]) else "-"
+        done = rows[(rows["status"] == "measured") & (rows[quantity] > 0)].sort_values("positions")
+        ax.plot(done["positions"], done[quantity], linestyle=style, marker=marker, color=colour,
+                label=label, markersize=4)
+        if show_skipped and quantity == "peak_mib" and "predicted_attention_mib" in rows:
+            skipped = rows[(rows["status"] == "skipped") & (rows["predicted_attention_mib"] > 0)]
+            if not skipped.empty:
+                tail = done.tail(1)
+                xs = list(tail["positions"]) + list(skipped["positions"])
+                ys = list(tail[quantity]) + list(skipped["predicted_attention_mib"])
+                ax.plot(xs, ys, linestyle=":", color=colour, label="_predicted")
+                ax.plot(skipped["positions"], skipped["predicted_attention_mib"], linestyle="none",
+                        marker=marker, markerfacecolor="none", color=colour, label="_predicted, not run")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    sides = sorted(int(n) for n in measured_all["positions"].unique())
+    if sides:  # ticks at the measured sizes, labelled by their side: 14², 28², ...
+        ax.set_xticks(sides, [f"{math.isqrt(n)}²" if math.isqrt(n) ** 2 == n else str(n) for n in sides])
+        ax.minorticks_off()
+    if guides and not measured_all.empty:
+        x0, x1 = float(sides[0]), float(sides[-1])
+        at_min = measured_all.loc[measured_all["positions"] == sides[0], quantity].to_numpy(dtype=float)
+        anchor = float(np.exp(np.mean(np.log(at_min))))
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()  # the data's limits: guides must not stretch them
+        for power in guides:
+            x = np.geomspace(x0, x1, 50)
+            ax.plot(x, anchor * (x / x0) ** power, linestyle=":", color="0.45", linewidth=1,
+                    label=f"_guide {_power_label(power)}")
+            # the label: where the guide leaves the axes at the top (right of it, clear of the
+            # line), or at its right end (above it)
+            x_top = x0 * (ylim[1] / anchor) ** (1.0 / power)
+            if x_top < x1:
+                where, offset, ha, va = (x_top, ylim[1]), (4, -2), "left", "top"
+            else:
+                where, offset, ha, va = (x1, anchor * (x1 / x0) ** power), (-4, 2), "right", "bottom"
+            ax.annotate(_power_label(power), where, xytext=offset, textcoords="offset points", ha=ha, va=va,
+                        color="0.35", fontsize=8)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+    ax.set_xlabel("positions N = H × W (log scale)")
+    ax.set_ylabel(_COST_LABELS.get(quantity, quantity))
+    if legend:
+        ax.legend(fontsize=7)
     if title:
         ax.set_title(title)
     return ax

@@ -7,11 +7,23 @@
   feature map only (the other reading of overhead claims).
 * :func:`forward_latency`, :func:`peak_memory`, :func:`run_framework_benchmark` -- forward
   latency and peak resident memory of the modules in PyTorch, Paddle and TensorFlow.
+* :func:`attention_cost`, :func:`scaling_slopes`, :func:`crossover_side` -- time and peak
+  memory of SE, CBAM, the non-local block and multi-head self-attention (global, windowed;
+  fused and explicit) as the feature map grows, in PyTorch on the CPU.
 * ``python -m vision_attention.profiling.bench`` -- the measured figures printed by ``make bench``.
 
 Importing this package imports no framework: every framework import is inside a function.
 """
 
+from .cost import (
+    COST_COLUMNS,
+    COST_MODULES,
+    attention_cost,
+    attention_gflops,
+    crossover_side,
+    predicted_attention_mib,
+    scaling_slopes,
+)
 from .counting import (
     ARCHS,
     count_flops,
@@ -42,4 +54,11 @@ __all__ = [
     "forward_latency",
     "peak_memory",
     "run_framework_benchmark",
+    "COST_MODULES",
+    "COST_COLUMNS",
+    "attention_cost",
+    "predicted_attention_mib",
+    "attention_gflops",
+    "scaling_slopes",
+    "crossover_side",
 ]
