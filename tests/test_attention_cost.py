@@ -4,7 +4,10 @@ the skip and failure policies, the slope and crossover readers, and the scaling 
 from __future__ import annotations
 
 import io
+import json
 import math
+import subprocess
+import sys
 
 import matplotlib
 
@@ -107,16 +110,31 @@ SETTINGS = {"channels": 32, "batch": 1, "num_heads": 4, "window_size": 7, "repea
 
 
 @pytest.mark.skipif(not cost._can_reset_peak(), reason="needs Linux's /proc/self/clear_refs")
-def test_peak_memory_is_what_the_forward_pass_holds():
-    from vision_attention.profiling._cost_worker import measure_configuration
+def _measure_in_a_fresh_process(*keys_and_sides):
+    """``measure_configuration`` rows from a fresh interpreter, as ``attention_cost`` runs them:
+    the peak resident memory of this test process would also count whatever the threads of the
+    frameworks other tests imported allocate meanwhile."""
+    code = (
+        "import json, sys\n"
+        "from vision_attention.profiling._cost_worker import measure_configuration\n"
+        "settings, jobs = json.loads(sys.argv[1])\n"
+        "print(json.dumps([measure_configuration(k, s, settings) for k, s in jobs]))\n"
+    )
+    argument = json.dumps([SETTINGS, list(keys_and_sides)])
+    proc = subprocess.run([sys.executable, "-c", code, argument], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
+
+def test_peak_memory_is_what_the_forward_pass_holds():
+    se, nonlocal_row = _measure_in_a_fresh_process(("se", 56), ("nonlocal", 56))
     # SE at 56x56, 32 channels: the only large tensor is the output, 32 * 3136 float32.
-    row = measure_configuration("se", 56, SETTINGS)
+    row = se
     output_mib = 32 * 56 * 56 * 4 / MIB
     assert row["status"] == "measured" and row["repeats"] == 2
     assert output_mib <= row["peak_mib"] < output_mib + 1.0
     # The non-local block at 56x56: the two 3136 x 3136 matrices dominate, as predicted.
-    row = measure_configuration("nonlocal", 56, SETTINGS)
+    row = nonlocal_row
     predicted = row["predicted_attention_mib"]
     assert predicted == pytest.approx(2 * 3136**2 * 4 / MIB)
     assert predicted <= row["peak_mib"] < predicted + 10.0
