@@ -238,8 +238,8 @@ def test_plot_cost_scaling_draws_one_line_per_configuration_and_the_guides():
     assert ymin <= 1e-4 * 14**4 and ymax < 10 * 1e-4 * 56**4
     ax = viz.plot_cost_scaling(SYNTHETIC, "peak_mib", guides=())
     assert any(line.get_label() == "_predicted, not run" for line in ax.lines) and not ax.texts
-    with pytest.raises(ValueError, match="argument 'guides'"):
+    with pytest.raises(ValueError, match="plot_cost_scaling: argument 'guides' expected positive slopes"):
         viz.plot_cost_scaling(SYNTHETIC, guides=(0,))
-    with pytest.raises(ValueError, match="argument 'table'"):
+    with pytest.raises(ValueError, match="plot_cost_scaling: argument 'table' expected columns"):
         viz.plot_cost_scaling(SYNTHETIC.drop(columns="status"))
     plt.close("all")

@@ -370,10 +370,11 @@ def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1,
     needed = {"key", "module", "variant", "positions", "status", quantity}
     missing = sorted(needed - set(getattr(table, "columns", ())))
     if missing:
-        raise ValueError(f"argument 'table' expected columns {sorted(needed)}, missing {missing}")
+        raise ValueError(f"plot_cost_scaling: argument 'table' expected columns {sorted(needed)}, "
+                         f"missing {missing}")
     guides = list(guides)
     if any(isinstance(g, bool) or not isinstance(g, (int, float)) or not g > 0 for g in guides):
-        raise ValueError(f"argument 'guides' expected positive slopes, got {guides!r}")
+        raise ValueError(f"plot_cost_scaling: argument 'guides' expected positive slopes, got {guides!r}")
     ax = _new_axes(ax)
     measured_all = table[(table["status"] == "measured") & (table[quantity] > 0)]
     for i, (key, rows) in enumerate(table.groupby("key", sort=False)):

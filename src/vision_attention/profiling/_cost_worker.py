@@ -189,9 +189,9 @@ def _describe(row: dict) -> str:
 def main() -> int:
     request = json.loads(sys.stdin.read())
     settings = request["settings"]
-    import torch
+    from .latency import set_threads  # the benchmarks' one way of fixing the thread count
 
-    torch.set_num_threads(int(settings["threads"]))
+    set_threads("torch", int(settings["threads"]))
     last: dict = {}  # key -> (gflops, positions, median seconds) of its previous, smaller size
     for config in request["configs"]:
         key, side = config["key"], int(config["side"])
