@@ -131,3 +131,34 @@ def test_overlay_attention_defaults_to_the_fixed_attention_scale():
     assert layer.get_cmap().name == "viridis"
     assert layer.get_clim() == (0.0, 1.0)
     plt.close(ax.figure)
+
+
+SEED_TREE = ("Need supervision?", [("yes", "CBAM"), ("no", ("Efficiency first?", [("yes", "ECA"), ("no", "SE")]))])
+
+
+def test_decision_tree_places_answers_left_to_right_and_questions_above_their_children():
+    ax = viz.plot_decision_tree(SEED_TREE, notes=[("supported", "measured"), None, ("not measured", "n/a")])
+    where = {t.get_text(): t.get_position() for t in ax.texts}
+    # answers at x = 0, 1, 2 in the order given; a question at the mean x of its children
+    assert where["CBAM"][0] == 0 and where["ECA"][0] == 1 and where["SE"][0] == 2
+    assert where["Efficiency first?"] == (1.5, -1)
+    assert where["Need supervision?"] == (0.75, 0)
+    assert where["ECA"][1] == where["SE"][1] == -2 and where["CBAM"][1] == -1
+    notes = [t for t in ax.texts if t.get_text().startswith(("supported", "not measured"))]
+    assert len(notes) == 2  # None draws no note
+    assert notes[0].get_bbox_patch().get_edgecolor()[:3] == pytest.approx(
+        matplotlib.colors.to_rgb(viz.VERDICT_COLOURS["supported"]))
+    assert {t.get_text() for t in ax.texts} >= {"yes", "no"}
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("tree, notes, message", [
+    (("Q?", []), None, r"tree"),
+    (("Q?", [("yes", 3)]), None, r"tree\[1\]\[0\]\[1\]"),
+    (("Q?", ["yes"]), None, r"tree\[1\]\[0\]"),
+    (SEED_TREE, [None, None], r"'notes' expected 3"),
+    (SEED_TREE, [("proven", "x"), None, None], r"'notes'\[0\]"),
+])
+def test_decision_tree_rejects_bad_trees_and_notes(tree, notes, message):
+    with pytest.raises(ValueError, match=message):
+        viz.plot_decision_tree(tree, notes=notes)

@@ -16,6 +16,8 @@ and returns that Axes. Shapes are checked before anything is drawn; a bad argume
 * :func:`plot_cost_scaling` -- a cost (time, memory) against the number of positions ``N`` on
   log-log axes, one line per configuration of
   :func:`vision_attention.profiling.attention_cost`, with ``N`` and ``N**2`` guides.
+* :func:`plot_decision_tree` -- a yes/no decision tree (questions, answers) with a note under
+  each answer, coloured by what the book's measurements say about it.
 * :func:`use_book_style` -- the house style of the book's figures (called by every chapter).
 
 House style: perceptually uniform colour maps only (:data:`ATTENTION_CMAP` for attention
@@ -43,6 +45,8 @@ __all__ = [
     "plot_channel_grid",
     "overlay_attention",
     "plot_cost_scaling",
+    "plot_decision_tree",
+    "VERDICT_COLOURS",
 ]
 
 ATTENTION_CMAP = "viridis"
@@ -424,6 +428,117 @@ def plot_cost_scaling(table, quantity: str = "median_ms", ax=None, *, guides=(1,
     ax.set_ylabel(_COST_LABELS.get(quantity, quantity))
     if legend:
         ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+VERDICT_COLOURS = {"supported": "#1b7837", "partly": "#b8860b", "contradicted": "#b2182b",
+                   "not measured": "0.45"}
+"""Edge colours of :func:`plot_decision_tree`'s notes, by verdict (green, amber, red, grey)."""
+
+
+def _tree_leaves(node, path="tree") -> list:
+    if isinstance(node, str):
+        return [node]
+    if (not isinstance(node, (tuple, list)) or len(node) != 2 or not isinstance(node[0], str)
+            or not isinstance(node[1], (tuple, list)) or len(node[1]) < 1):
+        raise ValueError(f"plot_decision_tree: argument 'tree' expected at {path} an answer string or "
+                         f"(question, [(edge label, child), ...]), got {node!r}")
+    leaves = []
+    for i, edge in enumerate(node[1]):
+        if not isinstance(edge, (tuple, list)) or len(edge) != 2 or not isinstance(edge[0], str):
+            raise ValueError(f"plot_decision_tree: argument 'tree' expected at {path}[1][{i}] an "
+                             f"(edge label, child) pair, got {edge!r}")
+        leaves += _tree_leaves(edge[1], f"{path}[1][{i}][1]")
+    return leaves
+
+
+def plot_decision_tree(tree, ax=None, *, notes=None, wrap: int = 30, title: str | None = None):
+    """Draw a decision tree: boxed questions, labelled edges, answers, a note under each answer.
+
+    Layout: answers (leaves) take the x positions 0, 1, 2, ... from left to right in the order
+    given; a question sits above the mean x of its children; depth goes downwards. Used for the
+    Med-Framework attention guide's "which attention module?" tree, annotated with what the
+    book measured.
+
+    Args:
+        tree: a question node ``(question, [(edge label, child), ...])``; a child is another
+            question node or an answer string.
+        ax: the Axes to draw on; a new figure (width from the number of answers) when ``None``.
+        notes: optional sequence with one entry per answer, left to right: ``None`` (no note)
+            or ``(verdict, text)`` with ``verdict`` a key of :data:`VERDICT_COLOURS` (the note
+            box's edge colour and its first line) and ``text`` wrapped at ``wrap`` characters.
+        wrap: line length of the notes, in characters.
+        title: optional title.
+
+    Returns:
+        The Axes (its texts: questions, answers, edge labels, notes; no axis frame).
+
+    Raises:
+        ValueError: ``tree`` is not such a structure (the message gives the path of the bad
+            node), ``notes`` has a different length from the number of answers, or a verdict
+            is unknown.
+    """
+    import textwrap
+
+    leaves = _tree_leaves(tree)
+    if notes is not None:
+        notes = list(notes)
+        if len(notes) != len(leaves):
+            raise ValueError(f"plot_decision_tree: argument 'notes' expected {len(leaves)} entries "
+                             f"(one per answer), got {len(notes)}")
+        for i, note in enumerate(notes):
+            if note is not None and (len(note) != 2 or note[0] not in VERDICT_COLOURS):
+                raise ValueError(f"plot_decision_tree: argument 'notes'[{i}] expected None or "
+                                 f"(verdict, text) with verdict in {sorted(VERDICT_COLOURS)}, got {note!r}")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(max(6.0, 2.4 * len(leaves)), 5.2))
+    nodes, edges, counter = [], [], iter(range(len(leaves)))
+
+    def place(node, depth):
+        if isinstance(node, str):
+            x = float(next(counter))
+            nodes.append((x, -depth, node, "answer"))
+            return x
+        xs = [place(child, depth + 1) for _, child in node[1]]
+        x = float(np.mean(xs))
+        for (label, _), cx in zip(node[1], xs):
+            edges.append((x, -depth, cx, label))
+        nodes.append((x, -depth, node[0], "question"))
+        return x
+
+    place(tree, 0)
+    child_y = {}
+    for x, y, text, kind in nodes:
+        child_y.setdefault(x, []).append(y)
+    boxes = {"question": dict(boxstyle="round,pad=0.4", facecolor="#eef3fb", edgecolor="#4a6fa5"),
+             "answer": dict(boxstyle="round,pad=0.4", facecolor="#f4f4f4", edgecolor="0.3")}
+    for x0, y0, x1, label in edges:
+        # the child's y: the node at x1 one level below y0
+        y1 = max(y for y in child_y[x1] if y < y0)
+        ax.annotate("", xy=(x1, y1 + 0.18), xytext=(x0, y0 - 0.18),
+                    arrowprops=dict(arrowstyle="-|>", color="0.35", linewidth=1))
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, ha="center", va="center", fontsize=8,
+                color="0.2", bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"))
+    leaf_nodes = sorted((n for n in nodes if n[3] == "answer"), key=lambda n: n[0])
+    for x, y, text, kind in nodes:
+        ax.text(x, y, text, ha="center", va="center", fontsize=9,
+                fontweight="bold" if kind == "answer" else "normal", bbox=boxes[kind])
+    lowest = min(y for _, y, _, _ in nodes)
+    for (x, y, _, _), note in zip(leaf_nodes, notes or [None] * len(leaves)):
+        if note is None:
+            continue
+        verdict, text = note
+        body = "\n".join(textwrap.wrap(str(text), wrap))
+        ax.text(x, y - 0.35, f"{verdict}\n{body}", ha="center", va="top", fontsize=7.5,
+                bbox=dict(boxstyle="round,pad=0.35", facecolor="white",
+                          edgecolor=VERDICT_COLOURS[verdict], linewidth=1.5))
+    ax.set_xlim(-0.6, len(leaves) - 0.4)
+    ax.set_ylim(lowest - 1.7, 0.4)
+    ax.set_axis_off()
     if title:
         ax.set_title(title)
     return ax
