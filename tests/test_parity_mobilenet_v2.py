@@ -273,3 +273,20 @@ def test_pretrained_rejects_arguments_the_checkpoint_does_not_fit(framework, mon
     if argument != "pretrained":  # control: the same argument is fine without pretrained=True
         models_module(framework).attention_mobilenet_v2(**{**kwargs, "pretrained": False})
         assert len(built) == 1
+
+
+def test_load_bundled_weights_refuses_networks_the_checkpoint_does_not_fit():
+    from vision_attention.torch.models import attention_mobilenet_v2, attention_resnet
+    from vision_attention.weights import load_bundled_weights
+
+    resnet = attention_resnet(18, num_classes=10)
+    lacks = r"names AttentionResNet lacks: classifier\.1\.bias, classifier\.1\.weight, features\.0\.0\.weight"
+    with pytest.raises(ValueError, match=r"^load_bundled_weights: .* " + lacks):
+        load_bundled_weights(resnet)
+    narrow = attention_mobilenet_v2(num_classes=10)
+    before = export_weights(narrow)
+    shapes = r"another shape .*classifier\.1\.weight \(1000, 1280\) vs model \(10, 1280\)"
+    with pytest.raises(ValueError, match=shapes):
+        load_bundled_weights(narrow)
+    after = export_weights(narrow)  # nothing was assigned
+    assert all(np.array_equal(before[k], after[k]) for k in before)
