@@ -56,3 +56,42 @@ def test_feature_maps_respond_to_orientation():
 def test_feature_maps_reject_bad_arguments(image, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         data.image_feature_maps(image, **kwargs)
+
+
+def test_imagenet_constants_are_torchvisions():
+    """The constants equal the normalisation of torchvision's ImageNet MobileNetV2 weights."""
+    from torchvision.models import MobileNet_V2_Weights
+
+    transform = MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    for ours, theirs in ((data.IMAGENET_MEAN, transform.mean), (data.IMAGENET_STD, transform.std)):
+        assert ours.dtype == np.float32 and ours.shape == (3,)
+        np.testing.assert_array_equal(ours, np.asarray(theirs, dtype=np.float32))
+
+
+def test_imagenet_normalise_matches_torchvision_normalize():
+    import torch
+    from torchvision.transforms import functional
+
+    image = data.load_image("coffee", size=32)
+    out = data.imagenet_normalise(image)
+    assert out.shape == (32, 32, 3) and out.dtype == np.float32
+    expected = functional.normalize(torch.from_numpy(image.transpose(2, 0, 1).copy()),
+                                    [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    np.testing.assert_allclose(out.transpose(2, 0, 1), expected.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(data.imagenet_normalise(np.ones((1, 1, 3), np.float64))[0, 0],
+                               [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rtol=1e-6)
+
+
+@pytest.mark.parametrize("image", [np.zeros((8, 8)), np.zeros((8, 8, 4)), np.zeros((3, 8, 8)),
+                                   np.zeros((8, 8, 3), dtype=bool)], ids=["2-D", "4-channels", "CHW", "bool"])
+def test_imagenet_normalise_rejects_bad_images(image):
+    with pytest.raises(ValueError, match=r"^imagenet_normalise: argument 'image_hwc' expected .*got shape"):
+        data.imagenet_normalise(image)
+
+
+def test_imagenet_categories_offline():
+    categories = data.imagenet_categories()
+    assert len(categories) == 1000 and len(set(categories)) == 1000
+    assert categories[0] == "tench" and categories[285] == "Egyptian cat" and categories[967] == "espresso"
+    categories.append("changed")  # a new list each call
+    assert len(data.imagenet_categories()) == 1000

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageInfo", "IMAGES", "load_image", "provenance_table", "image_feature_maps", "filter_bank"]
+__all__ = [
+    "ImageInfo",
+    "IMAGES",
+    "load_image",
+    "provenance_table",
+    "image_feature_maps",
+    "filter_bank",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "imagenet_normalise",
+    "imagenet_categories",
+]
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,60 @@ def provenance_table():
             for i in IMAGES.values()
         ]
     ).set_index("image")
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+"""Per-channel mean of ImageNet-1k training images, RGB, for pixel values in [0, 1]: the values
+torchvision's ImageNet weights (``transforms.Normalize``) were trained with."""
+
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+"""Per-channel standard deviation matching :data:`IMAGENET_MEAN` (RGB, pixel values in [0, 1])."""
+
+
+def imagenet_normalise(image_hwc) -> np.ndarray:
+    """Normalise an RGB image as torchvision's ImageNet models expect: ``(x - mean) / std``.
+
+    Args:
+        image_hwc: ``(H, W, 3)`` RGB array with values in [0, 1] (as :func:`load_image`
+            returns), any real dtype.
+
+    Returns:
+        ``(H, W, 3)`` float32, channel ``c`` mapped to ``(x - IMAGENET_MEAN[c]) /
+        IMAGENET_STD[c]`` (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`). Still HWC: transpose
+        to ``(3, H, W)`` for PyTorch and Paddle; TensorFlow takes it as is.
+
+    Raises:
+        ValueError: ``image_hwc`` not of shape ``(H, W, 3)`` or not real-valued.
+    """
+    image = np.asarray(image_hwc)
+    if image.ndim != 3 or image.shape[2] != 3 or not (
+        np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"imagenet_normalise: argument 'image_hwc' expected a real (H, W, 3) RGB array in "
+            f"[0, 1], got shape {image.shape} and dtype {image.dtype}"
+        )
+    return ((image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)
+
+
+def imagenet_categories() -> list[str]:
+    """The 1000 ImageNet-1k class names, by class index, offline.
+
+    Read from ``torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]``
+    (the list torchvision ships with every ImageNet checkpoint, index ``i`` naming logit
+    ``i``; for example 285 is ``"Egyptian cat"``, 967 ``"espresso"``). This imports
+    torchvision (and PyTorch), with Triton loaded safely first
+    (:func:`vision_attention._frameworks.import_torch`); nothing is downloaded.
+
+    Returns:
+        A new list of 1000 strings.
+    """
+    from ._frameworks import import_torch
+
+    import_torch()
+    from torchvision.models import MobileNet_V2_Weights
+
+    return list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 _SOURCES = ("luminance", "red-green", "blue-yellow")

@@ -11,6 +11,11 @@ the hash in torchvision's file name) before anything reads it.
 * :func:`bundled_canonical_weights` -- the parity layer's framework-neutral format (numpy,
   float32, PyTorch names and layouts, no ``num_batches_tracked``), which
   :func:`vision_attention.parity.load_weights` loads into the Paddle and TensorFlow networks.
+* :func:`check_pretrained` / :func:`load_bundled_weights` -- what the builders'
+  ``pretrained=True`` does in every framework: check the arguments the checkpoint fixes
+  (:data:`PRETRAINED_ARGUMENTS`), then load every array of the checkpoint into a built
+  network by canonical name, leaving the network's other arrays (its attention modules) as
+  initialised.
 
 Importing this module imports no framework; PyTorch is imported inside
 :func:`load_bundled_state_dict`.
@@ -32,6 +37,9 @@ __all__ = [
     "bundled_weights_path",
     "load_bundled_state_dict",
     "bundled_canonical_weights",
+    "PRETRAINED_ARGUMENTS",
+    "check_pretrained",
+    "load_bundled_weights",
 ]
 
 
@@ -169,3 +177,98 @@ def bundled_canonical_weights(name: str = "mobilenet_v2_imagenet") -> dict:
     state = load_bundled_state_dict(name)
     return {key: np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
             for key, value in state.items() if not key.endswith("num_batches_tracked")}
+
+
+PRETRAINED_ARGUMENTS: dict[str, dict[str, object]] = {
+    "mobilenet_v2_imagenet": {"num_classes": 1000, "width_mult": 1.0},
+}
+"""The builder arguments each bundled checkpoint fixes (its classifier has 1000 outputs, its
+channels are those of width 1.0)."""
+
+
+def check_pretrained(owner: str, pretrained, name: str = "mobilenet_v2_imagenet", **arguments) -> bool:
+    """Check a builder's ``pretrained`` flag and the arguments the checkpoint fixes.
+
+    Called by the builders before anything is built. With ``pretrained=True`` every keyword
+    of ``arguments`` must equal its value in :data:`PRETRAINED_ARGUMENTS` ``[name]``, and the
+    checkpoint file must be installed and intact (:func:`bundled_weights_path`).
+
+    Args:
+        owner: the builder's name, for the messages (``"attention_mobilenet_v2"``).
+        pretrained: the flag; must be a ``bool``.
+        name: a key of :data:`BUNDLED_WEIGHTS`.
+        **arguments: the builder's values of the arguments the checkpoint fixes
+            (``num_classes=..., width_mult=...``).
+
+    Returns:
+        ``pretrained``.
+
+    Raises:
+        ValueError: ``pretrained`` not a bool, or an argument that differs from the
+            checkpoint's (the message names the owner, the argument, the expected and the
+            given value).
+        MissingWeightsError, WeightsHashError: as :func:`bundled_weights_path`.
+    """
+    from ._checks import check_bool
+
+    check_bool(owner, "pretrained", pretrained)
+    if not pretrained:
+        return False
+    fixed = PRETRAINED_ARGUMENTS[_info(name).name]
+    for argument, value in arguments.items():
+        expected = fixed[argument]
+        if isinstance(value, bool) or value != expected:
+            raise ValueError(
+                f"{owner}: argument '{argument}' expected {expected!r} with pretrained=True "
+                f"(the bundled {name!r} checkpoint fixes it), got {value!r}"
+            )
+    bundled_weights_path(name)
+    return True
+
+
+def load_bundled_weights(model, name: str = "mobilenet_v2_imagenet") -> list[str]:
+    """Load every array of a bundled checkpoint into ``model``, by canonical name.
+
+    Works for a PyTorch, Paddle or (built) TensorFlow network through the parity layer: the
+    model's canonical weights are exported (:func:`vision_attention.parity.export_weights`),
+    the checkpoint's arrays (:func:`bundled_canonical_weights`) replace those of the same
+    name, and the result is loaded back (:func:`vision_attention.parity.load_weights`, which
+    converts layouts and checks BatchNorm eps). Arrays the checkpoint lacks, for example an
+    attention module's, keep their values. PyTorch's ``num_batches_tracked`` counters are
+    not part of the canonical format and are left unchanged.
+
+    Args:
+        model: the network; its names must include every name of the checkpoint.
+        name: a key of :data:`BUNDLED_WEIGHTS`.
+
+    Returns:
+        The sorted canonical names of ``model`` that the checkpoint did not provide.
+
+    Raises:
+        ValueError: the checkpoint has names the model lacks, or arrays whose shape differs
+            from the model's (nothing is assigned then).
+        MissingWeightsError, WeightsHashError: as :func:`bundled_weights_path`.
+    """
+    import numpy as np
+
+    from .parity import export_weights, load_weights
+
+    bundled = bundled_canonical_weights(name)
+    own = export_weights(model)
+    unexpected = sorted(bundled.keys() - own.keys())
+    if unexpected:
+        raise ValueError(
+            f"load_bundled_weights: the {name!r} checkpoint has {len(unexpected)} names "
+            f"{type(model).__name__} lacks: {', '.join(unexpected[:5])}"
+            + (" ..." if len(unexpected) > 5 else "")
+        )
+    wrong = [f"{key} {value.shape} vs model {own[key].shape}" for key, value in bundled.items()
+             if np.shape(value) != own[key].shape]
+    if wrong:
+        raise ValueError(
+            f"load_bundled_weights: the {name!r} checkpoint has arrays of another shape than "
+            f"{type(model).__name__}'s: {', '.join(wrong[:5])}" + (" ..." if len(wrong) > 5 else "")
+        )
+    own.update(bundled)
+    load_weights(model, own)
+    return sorted(own.keys() - bundled.keys())

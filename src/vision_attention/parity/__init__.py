@@ -18,6 +18,9 @@ BatchNorm statistics names and eps, NCHW <-> NHWC activations) is declared in
   gradients of the summed output ``max |a - b| <= 1e-4``, in training the parameter
   gradients ``<= 1e-4`` and the weights after one SGD step ``<= 1e-5``, whole networks in eval mode
   ``max |a - b| / max |a| <= 1e-4`` on the logits.
+* :data:`NETWORKS` names the whole networks (``attention_resnet``, ``attention_mobilenet_v2``)
+  that :func:`build_module` takes from ``vision_attention.<framework>.models`` and that the
+  comparison holds to the whole-network tolerance.
 
 Importing this package imports no framework (nor pandas); a module's framework is read from
 ``type(module).__mro__`` and the matching backend is imported on first use.
@@ -25,6 +28,7 @@ Importing this package imports no framework (nor pandas); a module's framework i
 
 from .compare import (
     GRAD_ATOL,
+    NETWORKS,
     OUTPUT_ATOL,
     RESNET_RTOL,
     TABLE_COLUMNS,
@@ -40,6 +44,7 @@ from .weights import WeightMismatchError, batchnorm_config, export_weights, load
 __all__ = [
     "FRAMEWORKS",
     "GRAD_ATOL",
+    "NETWORKS",
     "OUTPUT_ATOL",
     "RESNET_RTOL",
     "TABLE_COLUMNS",

@@ -15,6 +15,7 @@ from .layouts import activation_from_framework, activation_to_framework, outputs
 from .weights import load_weights, random_weights
 
 __all__ = [
+    "NETWORKS",
     "build_module",
     "run_module",
     "difference_table",
@@ -34,7 +35,14 @@ GRAD_ATOL = 1e-4
 """Modules: largest absolute difference of the input gradient ``d sum(output) / dx`` (eval mode)
 and of every parameter gradient of the training step."""
 RESNET_RTOL = 1e-4
-"""Whole networks (``attention_resnet``) in eval mode: ``max |a - b| / max |a|`` of the logits."""
+"""Whole networks (:data:`NETWORKS`) in eval mode: ``max |a - b| / max |a|`` of the logits."""
+
+NETWORKS = ("attention_resnet", "attention_mobilenet_v2")
+"""Names of the whole networks the parity layer builds from ``vision_attention.<framework>.models``
+(every other name is a module class of ``vision_attention.<framework>``). A whole network is
+held to :data:`RESNET_RTOL` on its logits in eval mode and is not trained by
+:func:`compare_frameworks`; :func:`~vision_attention.parity.random_weights` calibrates its
+BatchNorms on ``(4, 3, 64, 64)``. This tuple is the one place that decides it."""
 
 TABLE_COLUMNS = (
     "pair",
@@ -68,7 +76,7 @@ def _import_framework_package(framework: str):
 
 def _example_input_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
     """NHWC shape of a small input that builds a Keras model's weights."""
-    if name == "attention_resnet":
+    if name in NETWORKS:
         return (1, 32, 32, 3)
     return (1, 8, 8, int(kwargs.get("in_channels", 4)))
 
@@ -77,8 +85,9 @@ def build_module(framework: str, name: str, **kwargs):
     """Construct ``vision_attention.<framework>.<name>(**kwargs)``.
 
     ``name`` is a class exported by the framework subpackage (``"SEBlock"``, ``"ECA"``,
-    ``"ChannelAttention"``, ``"SpatialAttention"``, ``"CBAM"``, ``"BAM"``) or
-    ``"attention_resnet"`` for ``vision_attention.<framework>.models.attention_resnet``.
+    ``"ChannelAttention"``, ``"SpatialAttention"``, ``"CBAM"``, ``"BAM"``) or a whole network
+    of :data:`NETWORKS` (``"attention_resnet"``, ``"attention_mobilenet_v2"``) for
+    ``vision_attention.<framework>.models.<name>``.
     Framework subpackages are imported Paddle first. A TensorFlow model is built (its
     weights created by one call on a small zero input) so that weights can be loaded at once.
 
@@ -87,13 +96,13 @@ def build_module(framework: str, name: str, **kwargs):
         ImportError: Paddle requested after TensorFlow was imported by someone else.
     """
     package = _import_framework_package(framework)
-    if name == "attention_resnet":
-        factory = importlib.import_module(f"vision_attention.{framework}.models").attention_resnet
+    if name in NETWORKS:
+        factory = getattr(importlib.import_module(f"vision_attention.{framework}.models"), name)
     else:
         exported = getattr(package, "__all__", ())
         if name not in exported:
             raise ValueError(
-                f"build_module: argument 'name' expected 'attention_resnet' or one of "
+                f"build_module: argument 'name' expected one of {NETWORKS} or one of "
                 f"{tuple(exported)}, got {name!r}"
             )
         factory = getattr(package, name)
@@ -175,7 +184,7 @@ def difference_table(
             training)}`` in the order of the comparison, ``training`` a
             :class:`~vision_attention.parity.training.TrainingStep` (or ``None``); the first of
             each pair is the reference.
-        name: the module's name; ``"attention_resnet"`` selects the whole-network tolerance.
+        name: the module's name; a name of :data:`NETWORKS` selects the whole-network tolerance.
         kwargs, input_shape: the module's constructor arguments and the input shape, for the
             caption.
 
@@ -190,7 +199,7 @@ def difference_table(
         without one), ``output_tol``, ``grad_tol``, ``tol_kind`` and ``passed``. For modules
         ``tol_kind`` is ``"abs"``: :data:`OUTPUT_ATOL` bounds ``output_max_abs``,
         ``attention_max_abs`` and ``step_max_abs``, :data:`GRAD_ATOL` bounds ``grad_max_abs``
-        and ``param_grad_max_abs`` (each when computed). For ``name="attention_resnet"`` it is
+        and ``param_grad_max_abs`` (each when computed). For a ``name`` in :data:`NETWORKS` it is
         ``"rel"``: :data:`RESNET_RTOL` bounds ``output_max_rel``; the contract sets no
         gradient or training tolerance for whole networks (``grad_tol`` NaN). ``passed`` is
         true when every bounded difference is at most its tolerance (a NaN difference fails).
@@ -202,7 +211,7 @@ def difference_table(
     """
     from ._table import ParityTable
 
-    relative = name == "attention_resnet"
+    relative = name in NETWORKS
     output_tol, grad_tol = (RESNET_RTOL, float("nan")) if relative else (OUTPUT_ATOL, GRAD_ATOL)
     unpacked = {fw: tuple(value) + (None,) * (3 - len(value)) for fw, value in results.items()}
     trained = {fw for fw, value in unpacked.items() if value[2] is not None}
@@ -272,7 +281,7 @@ def compare_frameworks(
     returns :func:`difference_table` of the results.
 
     Args:
-        name: module class name or ``"attention_resnet"``.
+        name: module class name or a whole network of :data:`NETWORKS`.
         x_nchw: input ``(B, C, H, W)``, cast to float32.
         frameworks: at least two of ``("torch", "paddle", "tensorflow")``; pairs are
             formed in this order (``torch-paddle``, ``torch-tensorflow``, ``paddle-tensorflow``).
@@ -281,8 +290,8 @@ def compare_frameworks(
         training: also compare the parameter gradients and the weights after one SGD step;
             ``None`` means yes for modules on a batch of two or more, no for one sample (a
             BatchNorm over the batch alone, as in BAM's channel gate, cannot train on one) and
-            for ``"attention_resnet"`` (the contract sets no training tolerance for whole
-            networks); ``True`` is refused for both.
+            for the whole networks of :data:`NETWORKS` (the contract sets no training
+            tolerance for them); ``True`` is refused for both.
         lr: learning rate of the step (default
             :data:`~vision_attention.parity.training.DEFAULT_LR`).
         **kwargs: constructor arguments of the module.
@@ -294,7 +303,7 @@ def compare_frameworks(
 
     Raises:
         ValueError: fewer than two or unknown/repeated frameworks; ``training=True`` for
-            ``"attention_resnet"`` or a batch of one; errors of the module.
+            a whole network (:data:`NETWORKS`) or a batch of one; errors of the module.
     """
     from .training import DEFAULT_LR, train_step
 
@@ -306,10 +315,10 @@ def compare_frameworks(
             f"compare_frameworks: argument 'frameworks' expected two or more distinct names "
             f"from {FRAMEWORKS}, got {frameworks!r}"
         )
-    if training and name == "attention_resnet":
+    if training and name in NETWORKS:
         raise ValueError(
-            "compare_frameworks: argument 'training' expected False or None for 'attention_resnet' "
-            "(the contract has no training tolerance for whole networks), got True"
+            f"compare_frameworks: argument 'training' expected False or None for {name!r} "
+            f"(the contract has no training tolerance for whole networks), got True"
         )
     x = np.asarray(x_nchw, dtype=np.float32)
     if training and x.ndim == 4 and x.shape[0] < 2:
@@ -318,7 +327,7 @@ def compare_frameworks(
             f"(BatchNorm in training mode normalises over the batch), got True for input shape {x.shape}"
         )
     if training is None:
-        training = name != "attention_resnet" and x.ndim == 4 and x.shape[0] >= 2
+        training = name not in NETWORKS and x.ndim == 4 and x.shape[0] >= 2
     weights = random_weights(name, seed=seed, **kwargs)
     results, target = {}, None
     # Build in the safe import order (paddle before tensorflow), report in the given order.

@@ -235,7 +235,9 @@ def _random_arrays(shapes: Mapping[str, tuple], kinds: Mapping[str, str], rng) -
 
 def _calibration_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
     """NCHW shape of the random input that calibrates the BatchNorm statistics."""
-    if name == "attention_resnet":
+    from .compare import NETWORKS  # local: compare imports this module
+
+    if name in NETWORKS:
         return (4, 3, 64, 64)
     return (4, int(kwargs.get("in_channels", 16)), 9, 9)
 
@@ -256,8 +258,8 @@ def random_weights(name: str, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
       the attention maps are compared at full strength either way;
     * BatchNorm weight ~ U(0.1, 0.3), bias ~ N(0, 0.1^2);
     * BatchNorm running statistics *calibrated and then perturbed*: one eval forward pass
-      of the PyTorch module on a seeded N(0, 1) input (``(4, 3, 64, 64)`` for
-      ``"attention_resnet"``, else ``(4, in_channels or 16, 9, 9)``) measures each BatchNorm
+      of the PyTorch module on a seeded N(0, 1) input (``(4, 3, 64, 64)`` for the whole
+      networks of :data:`~vision_attention.parity.NETWORKS`, else ``(4, in_channels or 16, 9, 9)``) measures each BatchNorm
       input's per-channel mean ``m`` and variance ``v``; the weights get
       ``running_mean = m + N(0, 0.1^2) * sqrt(v)`` and ``running_var = v * U(0.5, 1.5) + 1e-3``
       (positive). Modules without BatchNorm are not run (the calibration input need not suit
@@ -276,8 +278,9 @@ def random_weights(name: str, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
       weights, like the small residual-branch scales of trained ResNets, halve that.
 
     Args:
-        name: a class of :mod:`vision_attention.torch` (``"SEBlock"``, ``"CBAM"``, ...) or
-            ``"attention_resnet"``.
+        name: a class of :mod:`vision_attention.torch` (``"SEBlock"``, ``"CBAM"``, ...) or a
+            whole network of :data:`~vision_attention.parity.NETWORKS` (``"attention_resnet"``,
+            ``"attention_mobilenet_v2"``).
         seed: seed of the generator.
         **kwargs: constructor arguments.
 

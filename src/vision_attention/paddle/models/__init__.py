@@ -2,17 +2,24 @@
 
 * :func:`attention_resnet` -- ResNet v1.5 (18/34/50/101/152) with SE, ECA or CBAM in every
   block, or BAM between stages.
+* :func:`attention_mobilenet_v2` -- MobileNetV2 with SE, ECA or CBAM in every inverted
+  residual block, or BAM between resolution stages; ``pretrained=True`` loads torchvision's
+  bundled ImageNet weights.
 
 Parameter names equal the PyTorch ones (``layer1.0.conv1.weight`` ...), except that Paddle
 names BatchNorm statistics ``_mean`` / ``_variance`` (PyTorch: ``running_mean`` /
 ``running_var``) and stores ``Linear`` weights as ``(in, out)``; the parity layer maps both.
 """
 
+from .mobilenet_v2 import AttentionMobileNetV2, InvertedResidual, attention_mobilenet_v2
 from .resnet import ATTENTION_TYPES, AttentionResNet, attention_resnet, make_attention
 
 __all__ = [
     "ATTENTION_TYPES",
     "AttentionResNet",
     "attention_resnet",
+    "AttentionMobileNetV2",
+    "InvertedResidual",
+    "attention_mobilenet_v2",
     "make_attention",
 ]

