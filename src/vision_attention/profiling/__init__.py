@@ -5,6 +5,8 @@
 * :func:`overhead_table` -- ResNet-50 / MobileNetV2 with attention in every block vs. without.
 * :func:`single_module_overhead`, :func:`single_module_table` -- one module on the last
   feature map only (the other reading of overhead claims).
+* :func:`backbone_overhead_table` -- one module on a backbone's last map against one in every
+  block, on any convolutional backbone of ``create_vision_backbone``.
 * :func:`forward_latency`, :func:`peak_memory`, :func:`run_framework_benchmark` -- forward
   latency and peak resident memory of the modules in PyTorch, Paddle and TensorFlow.
 * :func:`attention_cost`, :func:`scaling_slopes`, :func:`crossover_side` -- time and peak
@@ -26,6 +28,8 @@ from .cost import (
 )
 from .counting import (
     ARCHS,
+    PLACEMENTS,
+    backbone_overhead_table,
     count_flops,
     count_parameters,
     overhead_table,
@@ -48,6 +52,8 @@ __all__ = [
     "overhead_table",
     "single_module_overhead",
     "single_module_table",
+    "PLACEMENTS",
+    "backbone_overhead_table",
     "FRAMEWORKS",
     "MODULE_NAMES",
     "set_threads",

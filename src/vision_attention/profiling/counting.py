@@ -32,6 +32,8 @@ __all__ = [
     "overhead_table",
     "single_module_overhead",
     "single_module_table",
+    "PLACEMENTS",
+    "backbone_overhead_table",
 ]
 
 ARCHS = {"resnet50": 2048, "mobilenet_v2": 1280}
@@ -298,3 +300,114 @@ def single_module_table(arch: str = "resnet50", attention_types=DEFAULT_ATTENTIO
     import pandas as pd
 
     return pd.DataFrame([single_module_overhead(arch, t, input_size) for t in attention_types])
+
+
+PLACEMENTS = ("last map", "every block")
+"""The two placements :func:`backbone_overhead_table` measures: one module on the trunk's last
+feature map (the Med-Framework attention guide's ``create_vision_backbone``), or one in every
+block (the papers; our ``attention_resnet`` and ``attention_mobilenet_v2``)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _measure_backbone(name: str, attention_type: str, placement: str, input_size: int) -> tuple:
+    import torch
+
+    from ..torch.backbones import create_vision_backbone
+    from ..torch.models import attention_mobilenet_v2, attention_resnet
+
+    def build():
+        if placement == "last map":
+            return create_vision_backbone(name, attention_type)
+        if name == "mobilenet_v2":
+            return attention_mobilenet_v2(attention_type)
+        return attention_resnet(int(name[len("resnet"):]), attention_type)
+
+    try:
+        with torch.device("meta"):  # shapes only: nothing allocated or computed
+            model = build()
+    except NotImplementedError:
+        # torchvision's RegNet builders compute their stage widths with tensor operations,
+        # which the meta device cannot evaluate: build those few-million-parameter nets for real
+        model = build()
+    counts = count_flops(model, (1, 3, input_size, input_size))
+    return count_parameters(model), counts["macs"], counts["elementwise"]
+
+
+def backbone_overhead_table(names=("resnet50", "mobilenet_v2"), attention_types=("se", "eca", "cbam", "bam"),
+                            placements=PLACEMENTS, input_size: int = 224):
+    """What attention adds to a backbone, in both placements, counted for one image.
+
+    The base of every percentage is the backbone without attention and without classifier,
+    ``create_vision_backbone(name, "none")`` (a feature extractor, as the Med-Framework attention
+    guide's table compares). ``"last map"``: one module on the trunk's last map
+    (``create_vision_backbone(name, attention_type)``). ``"every block"``: a module in every
+    block (BAM between stages), as the papers place them: the difference between
+    ``attention_resnet(depth, attention_type)`` or ``attention_mobilenet_v2(attention_type)``
+    and the same network without attention (their classifier heads cancel), available for the
+    ResNets and MobileNetV2 only; other names get no row for it. Networks are built on the
+    ``meta`` device and counted with :func:`count_parameters` and :func:`count_flops`.
+
+    Args:
+        names: torchvision backbone names (:data:`vision_attention.architectures.BACKBONE_NAMES`)
+            of convolutional families.
+        attention_types: any of ``"se"``, ``"eca"``, ``"cbam"``, ``"bam"``.
+        placements: a subset of :data:`PLACEMENTS`.
+        input_size: square input side in pixels.
+
+    Returns:
+        A :class:`pandas.DataFrame`, one row per (name, placement, attention type) measured,
+        columns ``backbone``, ``placement``, ``attention``, ``base_params``,
+        ``added_params``, ``params_overhead_pct``, ``base_gmacs``, ``added_mmacs`` (10^6
+        multiply-adds), ``gmacs_overhead_pct``, ``added_melementwise`` and
+        ``elementwise_overhead_pct``.
+
+    Raises:
+        ValueError: an unknown or Transformer ``name``, an attention type not in the list, an
+            unknown placement, or a non-positive ``input_size``; nothing is built before the
+            check.
+    """
+    import pandas as pd
+
+    from ..architectures import BACKBONE_NAMES, backbone_family
+
+    names, attention_types, placements = list(names), list(attention_types), list(placements)
+    for name in names:
+        if name not in BACKBONE_NAMES or backbone_family(name).transformer:
+            raise ValueError(f"backbone_overhead_table: argument 'names' expected convolutional backbone "
+                             f"names of vision_attention.architectures.BACKBONE_NAMES, got {name!r}")
+    for attention_type in attention_types:
+        if attention_type not in ("se", "eca", "cbam", "bam"):
+            raise ValueError(f"backbone_overhead_table: argument 'attention_types' expected values from "
+                             f"('se', 'eca', 'cbam', 'bam'), got {attention_type!r}")
+    for placement in placements:
+        if placement not in PLACEMENTS:
+            raise ValueError(f"backbone_overhead_table: argument 'placements' expected values from "
+                             f"{PLACEMENTS}, got {placement!r}")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
+        raise ValueError(f"backbone_overhead_table: argument 'input_size' expected an int >= 32, "
+                         f"got {input_size!r}")
+    rows = []
+    for name in names:
+        base_params, base_macs, base_ew = _measure_backbone(name, "none", "last map", input_size)
+        for placement in placements:
+            if placement == "every block" and not (name == "mobilenet_v2" or name.startswith("resnet")):
+                continue
+            ref = (base_params, base_macs, base_ew) if placement == "last map" else \
+                _measure_backbone(name, "none", placement, input_size)
+            for attention_type in attention_types:
+                params, macs, ew = _measure_backbone(name, attention_type, placement, input_size)
+                added = (params - ref[0], macs - ref[1], ew - ref[2])
+                rows.append({
+                    "backbone": name,
+                    "placement": placement,
+                    "attention": attention_type,
+                    "base_params": base_params,
+                    "added_params": added[0],
+                    "params_overhead_pct": 100.0 * added[0] / base_params,
+                    "base_gmacs": base_macs / 1e9,
+                    "added_mmacs": added[1] / 1e6,
+                    "gmacs_overhead_pct": 100.0 * added[1] / base_macs,
+                    "added_melementwise": added[2] / 1e6,
+                    "elementwise_overhead_pct": 100.0 * added[2] / base_ew,
+                })
+    return pd.DataFrame(rows)
