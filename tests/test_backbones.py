@@ -326,6 +326,42 @@ def test_torch_checkpoint_loads_into_the_trunk_and_features_equal_torchvision(na
                                    rtol=1e-6, atol=1e-7)
 
 
+def _tiny_torchvision(family: str):
+    """A small torchvision network of ``family`` (fast to build), the attribute holding its head,
+    what replaces the head so the network returns its pooled vector, and the input size."""
+    from torchvision.models import convnext, maxvit, swin_transformer, vision_transformer
+
+    if family == "ConvNeXt":  # its classifier's LayerNorm2d belongs to the head: Flatten only
+        net = convnext.ConvNeXt([convnext.CNBlockConfig(8, 16, 1), convnext.CNBlockConfig(16, None, 1)], layer_scale=0.5)
+        return net, "classifier", torch.nn.Flatten(1)
+    if family == "Swin":
+        net = swin_transformer.SwinTransformer([4, 4], 8, [1, 1], [1, 2], [2, 2], stochastic_depth_prob=0.0)
+        return net, "head", torch.nn.Identity()
+    if family == "ViT":
+        return vision_transformer.VisionTransformer(32, 8, 2, 2, 8, 16), "heads", torch.nn.Identity()
+    net = maxvit.MaxVit((32, 32), 8, 2, [8, 16], [1, 1], 4, 0.0)  # MaxViT: pool + flatten, no LN/Linear/Tanh
+    return net, "classifier", torch.nn.Sequential(net.classifier[0], net.classifier[1])
+
+
+@pytest.mark.parametrize("family", ("ConvNeXt", "Swin", "ViT", "MaxViT"))
+def test_hand_cut_trunks_give_torchvisions_pooled_vector(family):
+    """The trunks cut out of torchvision by hand, pooled as VisionBackbone pools them (ViT: the
+    class token; the others: the mean of the map), equal torchvision's own vector before the head."""
+    from vision_attention.torch.backbones import _trunk_of
+
+    net, head, replacement = _tiny_torchvision(family)
+    net.eval()
+    trunk = _trunk_of(net, family)
+    setattr(net, head, replacement)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = trunk(x)
+        pooled = out[:, 0] if family == "ViT" else out.mean(dim=(2, 3))
+        expected = net(x)
+    assert out.ndim == (3 if family == "ViT" else 4)
+    np.testing.assert_allclose(pooled.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_torch_checkpoint_errors(tmp_path):
     from vision_attention.torch import create_vision_backbone
 
