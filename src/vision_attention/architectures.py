@@ -1,4 +1,7 @@
-"""Framework-neutral facts about the networks, shared by the three ``models`` subpackages."""
+"""Framework-neutral facts about the networks, shared by the three ``models`` subpackages and
+the three ``backbones`` modules (families, names, attention types each family accepts, feature
+widths, what each framework's model zoo offers), and the argument checks of
+``create_vision_backbone``, so that the three frameworks raise the same messages."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ __all__ = [
 ]
 
 ATTENTION_TYPES = ("none", "se", "eca", "cbam", "bam")
-"""Accepted values of ``attention_type``. ``"bam"`` is placed between stages, the others in blocks."""
+"""Accepted values of ``attention_type``. In the attention networks ``"bam"`` is placed between
+stages, the others in blocks; ``create_vision_backbone`` puts any of them once, on the last map."""
 
 RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
                  50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
@@ -108,7 +112,8 @@ BACKBONE_NAMES = tuple(n for f in BACKBONE_FAMILIES.values() for n in f.names)
 FEATURE_DIMS = {
     # ResNet: fc.in_features; MobileNet/EfficientNet/ConvNeXt: channels of `features`' output;
     # RegNet: fc.in_features; ViT: hidden_dim; Swin: the final norm's width; MaxViT: the last
-    # block's channels. Measured with torchvision 0.28 (tests/test_backbones.py re-measures).
+    # block's channels. Measured with torchvision 0.28 for every name (tests/test_backbones.py
+    # re-measures one name per family and the widths the issue lists).
     "resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
     "mobilenet_v2": 1280, "mobilenet_v3_small": 576, "mobilenet_v3_large": 960,
     "efficientnet_b0": 1280, "efficientnet_b1": 1280, "efficientnet_b2": 1408, "efficientnet_b3": 1536,

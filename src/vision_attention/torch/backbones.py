@@ -279,8 +279,12 @@ def create_vision_backbone(name: str, attention_type: str = "none", enable_atten
         name: a torchvision name (:data:`~vision_attention.architectures.BACKBONE_NAMES`), e.g.
             ``"resnet50"``, ``"mobilenet_v3_large"``, ``"efficientnet_b0"``, ``"regnet_y_400mf"``,
             ``"vit_b_16"``, ``"swin_t"``, ``"maxvit_t"``.
-        attention_type: ``"none"``, ``"se"``, ``"eca"``, ``"cbam"`` or ``"bam"``; one module on
-            the last map (placement and the alternative: module docstring).
+        attention_type: ``"none"``, ``"se"``, ``"eca"``, ``"cbam"`` or ``"bam"``: **one** module
+            on the trunk's last map, before pooling (the guide's placement; the papers and
+            ``attention_resnet`` / ``attention_mobilenet_v2`` put one in every block instead).
+            Transformers take only ``"none"``: ViT's output is a class token, not a
+            ``(B, C, H, W)`` map; Swin and MaxViT do end in a map but already use windowed
+            (and grid) self-attention in every block, and the guide refuses them.
         enable_attention_supervision: marks the backbone as trained with
             :func:`attention_supervision_loss` (attribute ``attention_supervision``). Needs a
             spatial map: ``"cbam"`` (the guide's only choice) or ``"bam"`` (its spatial branch).
