@@ -573,3 +573,17 @@ def test_cam_errors(fw):
         with pytest.raises(ValueError) as info:
             cam_fn(*args)
         assert str(info.value).startswith("class_activation_map: argument '") and text in str(info.value), text
+
+
+@pytest.mark.parametrize("fw", ("paddle", "tensorflow"))
+def test_bundled_mobilenet_v2_fills_the_paddle_and_tensorflow_trunks(fw):
+    from vision_attention.parity import export_weights
+    from vision_attention.weights import bundled_canonical_weights
+
+    backbone = package(fw).create_vision_backbone("mobilenet_v2", "eca", pretrained=True)
+    bundled = bundled_canonical_weights()
+    trunk = export_weights(backbone.trunk)
+    assert sorted(trunk) == sorted(k for k in bundled if not k.startswith("classifier."))
+    for key in ("features.0.0.weight", "features.18.1.running_var", "features.9.conv.1.0.weight"):
+        np.testing.assert_array_equal(trunk[key], bundled[key], err_msg=key)
+    assert backbone.feature_dim == 1280 and type(backbone.attention).__name__ == "ECA"

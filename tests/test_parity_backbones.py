@@ -141,3 +141,23 @@ def test_attention_weights_round_trip_in_every_framework(backbones):
         assert sorted(exported) == sorted(expected), fw
         for key, value in exported.items():
             np.testing.assert_array_equal(value, expected[key], err_msg=f"{fw} {key}")
+
+
+def test_pretrained_mobilenet_v2_features_classify_a_real_photograph_alike():
+    """With the bundled ImageNet weights, the three frameworks' features of scikit-image's
+    ``chelsea`` agree within the whole-network tolerance, and torchvision's own classifier
+    (the checkpoint's ``classifier.1``) on those features says "Egyptian cat" (285) in each."""
+    from vision_attention.data import imagenet_normalise, load_image
+    from vision_attention.weights import bundled_canonical_weights
+
+    image = imagenet_normalise(load_image("chelsea", 224)).transpose(2, 0, 1)[None]  # (1, 3, 224, 224)
+    bundled = bundled_canonical_weights()
+    features = {}
+    for fw in FRAMEWORKS:
+        backbone = build_module(fw, "create_vision_backbone", name="mobilenet_v2", pretrained=True)
+        features[fw] = intermediates(fw, backbone, image)["features"]
+    for a, b in PAIRS:
+        assert relative(features[a], features[b]) <= RESNET_RTOL, (a, b)
+    for fw, f in features.items():
+        logits = f @ bundled["classifier.1.weight"].T + bundled["classifier.1.bias"]
+        assert int(np.argmax(logits)) == 285, fw
