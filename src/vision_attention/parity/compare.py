@@ -35,11 +35,13 @@ GRAD_ATOL = 1e-4
 """Modules: largest absolute difference of the input gradient ``d sum(output) / dx`` (eval mode)
 and of every parameter gradient of the training step."""
 RESNET_RTOL = 1e-4
-"""Whole networks (:data:`NETWORKS`) in eval mode: ``max |a - b| / max |a|`` of the logits."""
+"""Whole networks (:data:`NETWORKS`) in eval mode: ``max |a - b| / max |a|`` of the logits (of the
+features for ``create_vision_backbone``)."""
 
-NETWORKS = ("attention_resnet", "attention_mobilenet_v2")
+NETWORKS = ("attention_resnet", "attention_mobilenet_v2", "create_vision_backbone")
 """Names of the whole networks the parity layer builds from ``vision_attention.<framework>.models``
-(every other name is a module class of ``vision_attention.<framework>``). A whole network is
+(``create_vision_backbone`` from ``vision_attention.<framework>``; every other name is a module
+class of ``vision_attention.<framework>``). A whole network is
 held to :data:`RESNET_RTOL` on its logits in eval mode and is not trained by
 :func:`compare_frameworks`; :func:`~vision_attention.parity.random_weights` calibrates its
 BatchNorms on ``(4, 3, 64, 64)``. This tuple is the one place that decides it."""
@@ -81,13 +83,16 @@ def _example_input_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int
     return (1, 8, 8, int(kwargs.get("in_channels", 4)))
 
 
-def build_module(framework: str, name: str, **kwargs):
+def build_module(framework: str, name: str, /, **kwargs):
     """Construct ``vision_attention.<framework>.<name>(**kwargs)``.
 
     ``name`` is a class exported by the framework subpackage (``"SEBlock"``, ``"ECA"``,
     ``"ChannelAttention"``, ``"SpatialAttention"``, ``"CBAM"``, ``"BAM"``) or a whole network
     of :data:`NETWORKS` (``"attention_resnet"``, ``"attention_mobilenet_v2"``) for
-    ``vision_attention.<framework>.models.<name>``.
+    ``vision_attention.<framework>.models.<name>``, or ``"create_vision_backbone"``
+    (``build_module(fw, "create_vision_backbone", name="resnet50", attention_type="cbam")``:
+    ``framework`` and ``name`` are positional-only, so the factory's own ``name`` passes
+    through ``kwargs``).
     Framework subpackages are imported Paddle first. A TensorFlow model is built (its
     weights created by one call on a small zero input) so that weights can be loaded at once.
 
@@ -97,7 +102,8 @@ def build_module(framework: str, name: str, **kwargs):
     """
     package = _import_framework_package(framework)
     if name in NETWORKS:
-        factory = getattr(importlib.import_module(f"vision_attention.{framework}.models"), name)
+        models = importlib.import_module(f"vision_attention.{framework}.models")
+        factory = getattr(models, name) if hasattr(models, name) else getattr(package, name)
     else:
         exported = getattr(package, "__all__", ())
         if name not in exported:
@@ -263,6 +269,7 @@ def difference_table(
 def compare_frameworks(
     name: str,
     x_nchw,
+    /,
     *,
     frameworks: Sequence[str] = FRAMEWORKS,
     seed: int = 0,
@@ -281,7 +288,8 @@ def compare_frameworks(
     returns :func:`difference_table` of the results.
 
     Args:
-        name: module class name or a whole network of :data:`NETWORKS`.
+        name: module class name or a whole network of :data:`NETWORKS` (positional-only, as
+            ``x_nchw``, so ``name=`` in ``kwargs`` is ``create_vision_backbone``'s).
         x_nchw: input ``(B, C, H, W)``, cast to float32.
         frameworks: at least two of ``("torch", "paddle", "tensorflow")``; pairs are
             formed in this order (``torch-paddle``, ``torch-tensorflow``, ``paddle-tensorflow``).

@@ -242,7 +242,7 @@ def _calibration_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
     return (4, int(kwargs.get("in_channels", 16)), 9, 9)
 
 
-def random_weights(name: str, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
+def random_weights(name: str, /, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
     """Reference weights for ``vision_attention.torch.<name>(**kwargs)``, seeded.
 
     Names and shapes come from the PyTorch module; the values are drawn with numpy's
@@ -280,7 +280,8 @@ def random_weights(name: str, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
     Args:
         name: a class of :mod:`vision_attention.torch` (``"SEBlock"``, ``"CBAM"``, ...) or a
             whole network of :data:`~vision_attention.parity.NETWORKS` (``"attention_resnet"``,
-            ``"attention_mobilenet_v2"``).
+            ``"attention_mobilenet_v2"``, ``"create_vision_backbone"``; positional-only, so
+            ``name=`` in ``kwargs`` is the backbone's name).
         seed: seed of the generator.
         **kwargs: constructor arguments.
 
