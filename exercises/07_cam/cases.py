@@ -103,50 +103,49 @@ def run(framework, submission, init, arrays):
 
 
 # --- hints -----------------------------------------------------------------------------
+# The hints never rebuild the answer: they test whether each image's map is an increasing
+# affine function a * x + c of a simpler quantity x (the weighted sum, its ReLU, the sum
+# with another class or another layout), and read the mistake from a, c and the map's range.
 
-def _raw_cam(f, w, idx):
-    """``(B, H, W)`` float64: sum_k w[idx[b], k] * f[b, k] (NCHW ``f``)."""
+_FIT = 1e-3  # residual allowed in the hints' affine fits (the grading itself uses TOL)
+
+
+def _weighted_sum(f, w, idx):
+    """``(B, H, W)`` float64: sum_k w[idx[b], k] * f[b, k] for NCHW ``f`` (Eq. 2, before anything else)."""
     return np.einsum("bkhw,bk->bhw", f, w[idx])
 
 
-def _minmax(m, axes=(1, 2)):
-    lo, hi = m.min(axis=axes, keepdims=True), m.max(axis=axes, keepdims=True)
-    span = hi - lo
-    return np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)
+def _affine(y, x):
+    """``(a, c)`` with ``y ~= a * x + c`` and ``a > 0`` (``(0, c)`` when x and y are both
+    constant), or ``None`` when no such fit holds."""
+    x, y = np.ravel(x), np.ravel(y)
+    if not np.isfinite(y).all():
+        return None
+    if np.ptp(x) <= 1e-9 * (1 + np.abs(x).max()):
+        return (0.0, float(y.mean())) if np.ptp(y) <= _FIT else None
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (a, c), *_ = np.linalg.lstsq(design, y, rcond=None)
+    if a <= 0 or np.abs(design @ np.array([a, c]) - y).max() > _FIT * (1 + np.abs(y).max()):
+        return None
+    return float(a), float(c)
 
 
-def _close(got, ref, loose=1.0):
+def _close(got, ref):
     atol, rtol = TOL
-    return got.shape == ref.shape and bool(np.all(np.abs(got - ref) <= loose * (atol + rtol * np.abs(ref))))
+    return got.shape == ref.shape and bool(np.all(np.abs(got - ref) <= atol + rtol * np.abs(ref)))
 
 
-def _candidates(f, w, idx):
-    """Typical mistakes, each as the ``(B, H, W)`` map it gives, with its hint."""
-    raw = _raw_cam(f, w, idx)
-    relu = np.maximum(raw, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        by_max = relu / relu.max(axis=(1, 2), keepdims=True)
-    first = np.maximum(_raw_cam(f, w, np.full_like(idx, idx[0])), 0.0)
-    b, c, h, wd = f.shape
-    # the NHWC array read as if it were NCHW (a reshape where a transpose belongs), and back
-    misread = np.ascontiguousarray(f.transpose(0, 2, 3, 1)).reshape(b, c, h, wd)
-    return [
-        (_minmax(raw), "your maps are min-max normalised without the ReLU first (the official code's "
-                       "normalisation): here the ReLU comes before the min-max, so negative evidence "
-                       "becomes 0 instead of setting the bottom of the scale"),
-        (np.nan_to_num(by_max), "your maps are the ReLU divided by the map's maximum (the Med-Framework "
-                                "guide's normalisation): the minimum after the ReLU is subtracted too, "
-                                "so that every non-constant map spans [0, 1]"),
-        (_minmax(relu, axes=(0, 1, 2)), "your maps are normalised with one minimum and maximum for the "
-                                        "whole batch: normalise each image's map on its own"),
-        (_minmax(first), "every image's map uses the class of the first image: take the row "
-                         "classifier_weight[class_idx[b]] for image b"),
-        (relu, "the ReLU is applied but the map is not normalised to [0, 1]"),
-        (raw, "this is the raw weighted sum: the ReLU and the per-map normalisation are missing"),
-        (_minmax(np.maximum(_raw_cam(misread, w, idx), 0.0)),
-         "your feature maps were read in the wrong layout (a reshape where a transpose belongs?): "
-         "PyTorch and Paddle take (B, C, H, W), TensorFlow (B, H, W, C), channels last"),
-    ]
+def _shape_hint(shape, b, c, h, wd, k):
+    if shape == (b, wd, h):
+        return "H and W are swapped: return (B, H, W), the feature map's own height and width"
+    if shape in ((b, k, h, wd), (b, h, wd, k)):
+        return "you return a map for every class: return one (B, H, W) map, the class class_idx[b] of image b"
+    if shape in ((b, 1, h, wd), (b, h, wd, 1)):
+        return "return (B, H, W), without a channel axis"
+    if c in shape[1:]:
+        return ("an axis of your output has the channel count C: the weighted sum runs over the channels "
+                "(axis 1 in PyTorch and Paddle, the last axis in TensorFlow)")
+    return f"the output is one map per image, (B, H, W) = {(b, h, wd)}"
 
 
 def diagnose(params, arrays, expected, got):
@@ -159,28 +158,58 @@ def diagnose(params, arrays, expected, got):
     w = arrays["classifier_weight"].astype(np.float64)
     idx = arrays["class_idx"]
     b, c, h, wd = f.shape
-    k = w.shape[0]
     if cam.shape != ref.shape:
-        if cam.shape == (b, wd, h):
-            return "H and W are swapped: return (B, H, W), the feature map's own height and width"
-        if cam.shape in ((b, k, h, wd), (b, h, wd, k)):
-            return "you return a map for every class: return one (B, H, W) map, the class class_idx[b] of image b"
-        if cam.shape in ((b, 1, h, wd), (b, h, wd, 1)):
-            return "return (B, H, W), without a channel axis"
-        if c in cam.shape[1:]:
-            return ("an axis of your output has the channel count C: the weighted sum runs over the channels "
-                    "(axis 1 in PyTorch and Paddle, the last axis in TensorFlow)")
-        return f"the output is one map per image, (B, H, W) = {(b, h, wd)}"
-    bad_images = [i for i in range(b) if not _close(cam[i], ref[i])]
+        return _shape_hint(cam.shape, b, c, h, wd, w.shape[0])
+    bad = [i for i in range(b) if not _close(cam[i], ref[i])]
     flat = [i for i in range(b) if not ref[i].any()]
-    if any(i in flat and not np.isfinite(cam[i]).all() for i in bad_images):
-        i = next(i for i in bad_images if i in flat and not np.isfinite(cam[i]).all())
-        return (f"image {i}'s CAM is negative everywhere, so after the ReLU its maximum equals its "
-                "minimum: such a map must come back as zeros, without a division by zero")
-    for candidate, hint in _candidates(f, w, idx):
-        if candidate.shape == cam.shape and _close(cam, candidate, loose=10.0):
-            return hint
-    if bad_images == [i for i in range(b) if i not in flat and i > 0] and bad_images:
-        return "image 0 is right but the others are not: does each image b use its own class class_idx[b]?"
-    return (f"image(s) {bad_images} differ; check the weighted sum over the channels with the row "
+    live = [i for i in range(b) if i not in flat]
+    for i in bad:
+        if i in flat and not np.isfinite(cam[i]).all():
+            return (f"image {i}'s CAM is negative everywhere, so after the ReLU its maximum equals its "
+                    "minimum: such a map must come back as zeros, without a division by zero")
+    if not np.isfinite(cam).all():
+        return "your maps hold inf or NaN where the reference is finite"
+    m = _weighted_sum(f, w, idx)
+    r = np.maximum(m, 0.0)
+    on_relu = [_affine(cam[i], r[i]) for i in range(b)]
+    if all(on_relu[i] for i in live):
+        if all(abs(on_relu[i][0] - 1) < _FIT and abs(on_relu[i][1]) < _FIT for i in live):
+            return "the ReLU is applied but the maps are not normalised to [0, 1]"
+        tops = [cam[i].max() for i in live]
+        if abs(cam.max() - 1) < _FIT and min(tops) < 1 - _FIT:
+            return ("your maps are normalised with one minimum and maximum for the whole batch: "
+                    "normalise each image's map on its own")
+        if all(abs(t - 1) < _FIT for t in tops) and any(cam[i].min() > _FIT for i in bad if i in live):
+            return ("your maps look like the ReLU divided by the map's maximum (the Med-Framework "
+                    "guide's normalisation): subtract the map's minimum after the ReLU too, so "
+                    "that every map that is not constant spans [0, 1]")
+        i = next(i for i in bad if i in live) if any(i in live for i in bad) else None
+        if i is not None:
+            return (f"image {i}'s map has the right shape but spans [{cam[i].min():.4g}, "
+                    f"{cam[i].max():.4g}]: after the ReLU, each map is scaled on its own to span [0, 1]")
+    signed = [i for i in bad if m[i].min() < 0]  # where the ReLU changes the map
+    if signed and all(_affine(cam[i], m[i]) for i in bad):
+        if all(abs(a - 1) < _FIT and abs(c0) < _FIT for a, c0 in (_affine(cam[i], m[i]) for i in bad)):
+            return "this is the raw weighted sum: the ReLU and the per-map normalisation are missing"
+        return ("your maps are min-max normalised without the ReLU first (the official code's "
+                "normalisation): here the ReLU comes before the min-max, so negative evidence "
+                "becomes 0 instead of setting the bottom of the scale")
+    first = np.maximum(_weighted_sum(f, w, np.full_like(idx, idx[0])), 0.0)
+    if bad and 0 not in bad and all(_affine(cam[i], first[i]) for i in bad):
+        return ("every image's map uses the class of the first image: image b takes the row "
+                "classifier_weight[class_idx[b]]")
+    # the feature maps read in the other layout: a reshape where a transpose belongs
+    nhwc = np.ascontiguousarray(f.transpose(0, 2, 3, 1))
+    misread = [np.einsum("bkhw,bk->bhw", nhwc.reshape(b, c, h, wd), w[idx]),
+               np.einsum("bhwk,bk->bhw", f.reshape(b, h, wd, c), w[idx])]
+    for x in misread:
+        if bad and all(_affine(cam[i], x[i]) or _affine(cam[i], np.maximum(x[i], 0)) for i in bad):
+            return ("your feature maps were read in the wrong layout (a reshape where a transpose "
+                    "belongs?): PyTorch and Paddle take (B, C, H, W), TensorFlow (B, H, W, C), "
+                    "channels last")
+    for i in bad:
+        if i in flat:
+            return (f"image {i}'s CAM is negative everywhere, so after the ReLU it is constant: "
+                    "such a map comes back as zeros")
+    return (f"image(s) {bad} differ; check the weighted sum over the channels with the row "
             "classifier_weight[class_idx[b]], the ReLU, then the min-max of each image's map on its own")
