@@ -1,0 +1,54 @@
+"""Exercise 07 (TensorFlow): the class activation map (CAM) of a network with a global-average-pooling head."""
+
+import tensorflow as tf
+
+
+def class_activation_map(feature_maps: tf.Tensor, classifier_weight: tf.Tensor,
+                         class_idx: tf.Tensor) -> tf.Tensor:
+    """Class activation maps, one per image, normalised to ``[0, 1]`` (Zhou et al., "Learning Deep
+    Features for Discriminative Localization", CVPR 2016, Eq. (2); official code
+    ``zhoubolei/CAM``, ``pytorch_CAM.py``).
+
+    A classifier that ends with global average pooling and a dense layer scores class ``c`` as
+    ``sum_k w[c, k] * mean_{h,w} f_k(h, w)`` (plus a bias). Moving the sum inside the mean gives
+    the class activation map, the evidence for class ``c`` at each position::
+
+        M_c(h, w) = sum_k w[c, k] * f_k(h, w)                       (Eq. 2)
+
+    For image ``b`` take ``c = class_idx[b]`` (one class per image, not the same for all), then:
+
+    1. ``M = sum over the channels k of classifier_weight[c, k] * feature_maps[b, :, :, k]``,
+       shape ``(H, W)``; no bias (it adds the same number everywhere);
+    2. ``R = max(M, 0)``, the ReLU: only positive evidence is kept;
+    3. per map (per image, over its own ``H x W`` positions, never over the batch):
+       ``(R - min R) / (max R - min R)``, so that each map spans ``[0, 1]``;
+    4. a map whose maximum equals its minimum after the ReLU (for example a CAM that is negative
+       everywhere, whose ReLU is all zeros) comes back as zeros: no division by zero, no NaN.
+
+    Other normalisations you will meet: the official code min-maxes ``M`` without the ReLU
+    (negative values set the bottom of the scale), and the Med-Framework attention guide applies
+    the ReLU and divides by the maximum without subtracting the minimum (a map that is positive
+    everywhere then does not reach 0). This exercise grades the ReLU + min-max version above.
+
+    Args:
+        feature_maps: ``(B, H, W, C)`` float32 (NHWC, TensorFlow's layout: the channels are the
+            last axis), the last feature map before global average pooling (for example
+            non-negative, after a ReLU).
+        classifier_weight: ``(num_classes, C)`` float32, one row per class: PyTorch's
+            ``nn.Linear`` layout, the same in all three frameworks of the course. A Keras
+            ``Dense`` kernel is ``(C, num_classes)``, its transpose (pass
+            ``tf.transpose(dense.kernel)`` for a Keras classifier).
+        class_idx: ``(B,)`` int64, the class whose map is wanted for each image, each in
+            ``[0, num_classes)``.
+
+    Returns:
+        ``(B, H, W)`` float32, every value in ``[0, 1]``: the normalised CAM of image ``b`` for
+        class ``class_idx[b]``. The grader calls it eagerly, with tensors.
+    """
+    weight = tf.gather(classifier_weight, class_idx)  # (B, C): each image's own class row
+    cam = tf.nn.relu(tf.einsum("bkhw,bk->bhw", feature_maps, weight))  # (B, H, W)
+    lo = tf.reduce_min(cam, axis=[1, 2], keepdims=True)
+    span = tf.reduce_max(cam, axis=[1, 2], keepdims=True) - lo
+    flat = span <= 0
+    safe = tf.where(flat, tf.ones_like(span), span)
+    return tf.where(flat, tf.zeros_like(cam), (cam - lo) / safe)
