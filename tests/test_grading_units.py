@@ -277,3 +277,62 @@ def test_compare_handles_scalar_outputs():
     ref = {"k": np.array(3)}
     assert compare_outputs(ref, {"k": np.array(3)}, 0, 0) is None
     assert "differs from the reference by 2" in compare_outputs(ref, {"k": np.array(5)}, 0, 0)
+
+
+# --- mutants: ordinary ones share a child per framework, isolated ones are graded alone -
+
+def _mutant_folder(tmp_path: Path, entries: dict) -> Path:
+    folder = tmp_path / "mutants"
+    lines = []
+    for name, (framework, extra) in entries.items():
+        target = folder / name / "02_eca" / f"{framework}.py"
+        target.parent.mkdir(parents=True)
+        target.write_text(strip_markers((ROOT / "02_eca" / f"{framework}.py").read_text()))
+        lines += [f"[mutants.{name}]", 'exercise = "02_eca"', f'framework = "{framework}"', "points = 0",
+                  'what = "test"', *extra, ""]
+    (folder / "expected.toml").write_text("\n".join(lines))
+    return folder
+
+
+def test_ordinary_mutants_share_one_child_per_framework_and_isolated_ones_run_alone(tmp_path, monkeypatch):
+    from vision_attention.grading import mutants as mut
+    from vision_attention.grading.runner import JobResult
+
+    folder = _mutant_folder(tmp_path, {"a": ("torch", []), "b": ("torch", []), "c": ("paddle", []),
+                                       "d": ("torch", ["isolate = true"])})
+    jobs, alone = [], []
+
+    def fake_run_job(framework, tasks, **_):
+        jobs.append((framework, sorted(t.key for t in tasks)))
+        result = JobResult()
+        for t in tasks:
+            for cid, _init, _arrays in t.cases:
+                result.failures[(t.key, cid)] = f"failed {t.key}"
+        return result
+
+    def fake_grade(root, *, submission, exercises, frameworks, **_):
+        alone.append((Path(submission).name, tuple(exercises), tuple(frameworks)))
+        runner = RunnerResult(load_exercise(ROOT / "02_eca"), frameworks[0])
+        runner.cases.append(CaseResult("public-1", "public", 0, 1, "failed alone"))
+        return GradeReport([runner], 1, 0.0)
+
+    monkeypatch.setattr(mut, "run_job", fake_run_job)
+    monkeypatch.setattr(mut, "grade", fake_grade)
+    reference = {("02_eca", fw): {} for fw in ("torch", "paddle")}
+    results = mut.check_mutants(ROOT, folder, hidden_seed=1, jobs=1, reference=reference)
+    assert sorted(jobs) == [("paddle", ["c"]), ("torch", ["a", "b"])]
+    assert alone == [("d", ("02_eca",), ("torch",))]
+    assert [r.mutant.name for r in results] == ["a", "b", "c", "d"]  # the table's order
+    assert [r.first_message for r in results] == ["failed a", "failed b", "failed c", "failed alone"]
+    assert all(r.points == 0 and r.ok for r in results)
+
+
+def test_mutant_table_rejects_a_bad_isolate_flag(tmp_path):
+    from vision_attention.grading.mutants import load_mutants
+
+    folder = _mutant_folder(tmp_path, {"a": ("torch", ['isolate = "yes"'])})
+    with pytest.raises(ManifestError, match=r"mutants\.a\.isolate expected true or false"):
+        load_mutants(folder)
+    folder2 = _mutant_folder(tmp_path / "x", {"b": ("torch", ["colour = 1"])})
+    with pytest.raises(ManifestError, match=r"optional: \['isolate'\]"):
+        load_mutants(folder2)

@@ -183,6 +183,38 @@ def compute_reference(exercises: list[Exercise], built: dict, frameworks: list[s
     return results
 
 
+def score_runner(runner: RunnerResult, cases: list, expected_all: dict, job, key: str) -> RunnerResult:
+    """Fill ``runner.cases`` from a finished job: one :class:`CaseResult` per case.
+
+    ``cases`` are the exercise's built cases, ``expected_all`` the reference outputs by case id,
+    ``job`` the :class:`~.runner.JobResult` (``None`` when ``runner.error`` is set: every case
+    then fails with that message) and ``key`` the task key the job used for this submission.
+    Comparison happens here, in the parent; a hint from the exercise's ``diagnose`` is added to
+    a mismatch.
+    """
+    e = runner.exercise
+    diagnose = getattr(load_cases_module(e), "diagnose", None)
+    for case, _init, arrays in cases:
+        if runner.error is not None:
+            message = runner.error
+        elif (key, case.id) in job.failures:
+            message = job.failures[(key, case.id)]
+        else:
+            got = job.outputs[(key, case.id)]
+            expected = expected_all[case.id]
+            message = compare_outputs(expected, got, e.atol, e.rtol)
+            if message and callable(diagnose):
+                try:
+                    hint = diagnose(dict(case.params), arrays, expected, got)
+                except Exception:  # noqa: BLE001 - a hint must never break grading
+                    hint = None
+                if hint:
+                    message = f"{message}. Hint: {hint}"
+        ppc = e.points_per_case
+        runner.cases.append(CaseResult(case.name, case.group, 0 if message else ppc, ppc, message))
+    return runner
+
+
 def grade(root: str | Path, *, submission: str | Path | None = None, exercises: list[str] | None = None,
           frameworks: list[str] | None = None, hidden_seed: int | None = None, jobs: int = 2,
           reference: dict | None = None, progress=print) -> GradeReport:
@@ -268,29 +300,9 @@ def grade(root: str | Path, *, submission: str | Path | None = None, exercises: 
 
     for (eid, fw), runner in runners.items():
         e = runner.exercise
-        module = load_cases_module(e)
-        diagnose = getattr(module, "diagnose", None)
         expected_all = (_expected_from_files(e, fw, built[eid]) if release
                         else reference[(eid, fw)])
-        job = job_results.get((eid, fw))
-        for case, init, arrays in built[eid]:
-            if runner.error is not None:
-                message = runner.error
-            elif (eid, case.id) in job.failures:
-                message = job.failures[(eid, case.id)]
-            else:
-                got = job.outputs[(eid, case.id)]
-                expected = expected_all[case.id]
-                message = compare_outputs(expected, got, e.atol, e.rtol)
-                if message and callable(diagnose):
-                    try:
-                        hint = diagnose(dict(case.params), arrays, expected, got)
-                    except Exception:  # noqa: BLE001 - a hint must never break grading
-                        hint = None
-                    if hint:
-                        message = f"{message}. Hint: {hint}"
-            ppc = e.points_per_case
-            runner.cases.append(CaseResult(case.name, case.group, 0 if message else ppc, ppc, message))
+        score_runner(runner, built[eid], expected_all, job_results.get((eid, fw)), eid)
     report = GradeReport(list(runners.values()), hidden_seed, time.monotonic() - start)
     return report
 
