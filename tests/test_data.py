@@ -139,6 +139,7 @@ def test_train_and_test_never_share_a_source_digit():
     ({"seed": 1.5}, "seed"), ({"split": "val"}, "split"), ({"digit_scale": (0.5, 0.3)}, "digit_scale"),
     ({"digit_scale": 0.5}, "digit_scale"), ({"digit_scale": (0.01, 0.3)}, "digit_scale"),
     ({"opacity": (0.0, 0.5)}, "opacity"), ({"opacity": (0.5, 1.5)}, "opacity"),
+    ({"background_contrast": (-0.1, 0.5)}, "background_contrast"),
     ({"textures": "brick"}, "textures"), ({"textures": ("brick", "brick")}, "textures"),
     ({"textures": ("chelsea",)}, "textures"), ({"textures": ()}, "textures"),
     ({"return_backgrounds": 1}, "return_backgrounds"),
@@ -147,3 +148,9 @@ def test_pasted_digits_rejects_bad_arguments(kwargs, argument):
     arguments = {"n": 2, "size": 32, **kwargs}
     with pytest.raises(ValueError, match=rf"pasted_digits: argument '{argument}' expected .*, got "):
         data.pasted_digits(**arguments)
+
+
+def test_background_contrast_zero_gives_flat_backgrounds():
+    d = data.pasted_digits(3, size=32, seed=0, background_contrast=(0.0, 0.0), return_backgrounds=True)
+    spread = d["backgrounds"].max(axis=(1, 2)) - d["backgrounds"].min(axis=(1, 2))
+    np.testing.assert_allclose(spread, 0, atol=1e-6)
