@@ -143,13 +143,17 @@ def tensor_peak(step, model, classifier, *tensors) -> dict:
     return row
 
 
-def measure(mode: str, repeat: int, step, settings: dict) -> dict:
-    """One measurement of ``step`` in this process (the row of ``supervision_cost``'s table)."""
+def measure(mode: str, repeat: int, step, settings: dict, clear=None) -> dict:
+    """One measurement of ``step`` in this process (the row of ``supervision_cost``'s table).
+    ``clear()``, if given, runs first (the worker drops the gradients an earlier step left, so
+    that every measurement starts from the same resident state)."""
     import torch
 
     from ..stats import latency_summary
 
     calls = settings["infer_calls"] if mode.startswith("infer") else 1
+    if clear is not None:
+        clear()
     if settings["reset_peak"]:
         _release_memory()
         _reset_peak()
@@ -191,8 +195,12 @@ def main() -> int:
             step()
         if settings["tensor_memory"]:
             tensors[mode] = tensor_peak(step, model, classifier, x, y, masks)
+    def clear():
+        for p in (*model.parameters(), *classifier.parameters()):
+            p.grad = None
+
     for config in configs:
-        row = measure(config["mode"], config["repeat"], steps[config["mode"]], settings)
+        row = measure(config["mode"], config["repeat"], steps[config["mode"]], settings, clear)
         row.update(tensors.get(config["mode"], {}))
         print(f"{_PROGRESS_PREFIX} {row['mode']} #{row['repeat']}: peak +{row['peak_mib']:.1f} MiB "
               f"(process {row['peak_rss_mib']:.0f} MiB), {row['median_ms']:.0f} ms", file=sys.stderr, flush=True)

@@ -147,7 +147,8 @@ def supervision_cost(
     through the workers' shared runner) builds the network once, with ``threads`` intra-op
     threads; every mode runs ``warmup`` times first. Then the measurements run interleaved
     (``repeats`` rounds of ``modes``, so that a drift of the machine hits every mode alike).
-    Each measurement frees what is left (``gc.collect``, glibc ``malloc_trim``), resets the
+    Each measurement drops the gradients an earlier step left, frees what is left
+    (``gc.collect``, glibc ``malloc_trim``), resets the
     process's peak resident set size (Linux ``/proc/self/clear_refs``; see
     :func:`~vision_attention.profiling.attention_cost`), reads the resident size, and runs the
     mode once for memory: ``peak_mib`` is the rise of the peak (``VmHWM``) above that resident
