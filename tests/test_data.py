@@ -95,3 +95,101 @@ def test_imagenet_categories_offline():
     assert categories[0] == "tench" and categories[285] == "Egyptian cat" and categories[967] == "espresso"
     categories.append("changed")  # a new list each call
     assert len(data.imagenet_categories()) == 1000
+
+
+# --- pasted_digits: real digits on real textures, labels and masks -----------------------------
+
+
+def test_textures_and_digits_are_recorded_with_their_licence():
+    table = data.provenance_table(include_datasets=True)
+    for name in (*data.TEXTURES, "digits"):
+        assert name in table.index and "CC" in table.loc[name, "licence"], name
+    assert "digits" not in data.provenance_table().index  # the images' table, as the preface prints it
+    for name in data.TEXTURES:  # inside the installed wheel: nothing to download
+        assert os.path.isfile(data.IMAGES[name].path)
+        assert data.load_image(name, size=None).shape == (512, 512, 3)
+
+
+def test_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    images, labels = data.load_digits_arrays()
+    reference = load_digits()
+    assert np.array_equal(images, reference.images) and np.array_equal(labels, reference.target)
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a = data.pasted_digits(6, size=64, seed=3)
+    b = data.pasted_digits(6, size=64, seed=3)
+    c = data.pasted_digits(6, size=64, seed=4)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert not np.array_equal(a["images"], c["images"])
+    assert not np.array_equal(a["digit_index"], c["digit_index"])
+
+
+def test_arrays_shapes_dtypes_and_ranges():
+    d = data.pasted_digits(5, size=48, seed=0, split="test")
+    assert d["images"].shape == (5, 48, 48, 3) and d["images"].dtype == np.float32
+    assert 0 <= d["images"].min() and d["images"].max() <= 1
+    assert d["masks"].shape == (5, 48, 48) and d["masks"].dtype == np.float32
+    assert set(np.unique(d["masks"])) == {0.0, 1.0}
+    assert d["labels"].dtype == np.int64 and d["labels"].shape == (5,)
+    assert d["boxes"].shape == (5, 4) and set(d["textures"]) <= set(data.TEXTURES)
+
+
+def test_mask_is_exactly_where_the_image_differs_from_its_background():
+    d = data.pasted_digits(12, size=64, seed=1, return_backgrounds=True)
+    changed = np.abs(d["images"] - d["backgrounds"]).max(axis=-1) > 0
+    assert np.array_equal(changed, d["masks"] == 1)
+    for mask, (top, left, bottom, right) in zip(d["masks"], d["boxes"]):
+        assert mask.sum() > 0
+        assert mask[top:bottom, left:right].sum() == mask.sum()  # the footprint lies in its box
+
+
+def test_labels_and_footprints_come_from_the_source_digits():
+    """The label is the source digit's class, and the footprint is that digit upsampled
+    (checked against scikit-image's bilinear resize, an independent implementation)."""
+    from skimage.transform import resize
+
+    images, labels = data.load_digits_arrays()
+    d = data.pasted_digits(10, size=96, seed=2, split="test")
+    assert np.array_equal(d["labels"], labels[d["digit_index"]])
+    for mask, index, (top, left, bottom, right) in zip(d["masks"], d["digit_index"], d["boxes"]):
+        side = bottom - top
+        assert right - left == side
+        ink = resize(images[index] / 16.0, (side, side), order=1, mode="edge", anti_aliasing=False)
+        borderline = np.abs(ink - data.INK_MIN) < 1e-6  # rounding may fall either way there
+        footprint = ink >= data.INK_MIN
+        assert np.array_equal(footprint[~borderline], mask[top:bottom, left:right][~borderline] == 1)
+
+
+def test_train_and_test_never_share_a_source_digit():
+    n_digits = len(data.load_digits_arrays()[1])
+    train = data.pasted_digits(1300, size=16, seed=0, split="train", digit_scale=(0.5, 0.5))["digit_index"]
+    test = data.pasted_digits(700, size=16, seed=0, split="test", digit_scale=(0.5, 0.5))["digit_index"]
+    assert train.max() < data.DIGIT_SPLIT <= test.min() and test.max() < n_digits
+    assert set(train) == set(range(data.DIGIT_SPLIT))  # n beyond the split: every digit, then repeats
+    assert len(set(test[: n_digits - data.DIGIT_SPLIT])) == n_digits - data.DIGIT_SPLIT
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"n": 0}, "n"), ({"n": 2.0}, "n"), ({"size": 8}, "size"), ({"size": 1024}, "size"),
+    ({"seed": 1.5}, "seed"), ({"split": "val"}, "split"), ({"digit_scale": (0.5, 0.3)}, "digit_scale"),
+    ({"digit_scale": 0.5}, "digit_scale"), ({"digit_scale": (0.01, 0.3)}, "digit_scale"),
+    ({"opacity": (0.0, 0.5)}, "opacity"), ({"opacity": (0.5, 1.5)}, "opacity"),
+    ({"background_contrast": (-0.1, 0.5)}, "background_contrast"),
+    ({"textures": "brick"}, "textures"), ({"textures": ("brick", "brick")}, "textures"),
+    ({"textures": ("chelsea",)}, "textures"), ({"textures": ()}, "textures"),
+    ({"return_backgrounds": 1}, "return_backgrounds"),
+])
+def test_pasted_digits_rejects_bad_arguments(kwargs, argument):
+    arguments = {"n": 2, "size": 32, **kwargs}
+    with pytest.raises(ValueError, match=rf"pasted_digits: argument '{argument}' expected .*, got "):
+        data.pasted_digits(**arguments)
+
+
+def test_background_contrast_zero_gives_flat_backgrounds():
+    d = data.pasted_digits(3, size=32, seed=0, background_contrast=(0.0, 0.0), return_backgrounds=True)
+    spread = d["backgrounds"].max(axis=(1, 2)) - d["backgrounds"].min(axis=(1, 2))
+    np.testing.assert_allclose(spread, 0, atol=1e-6)

@@ -8,7 +8,9 @@ The framework implementations live in mirrored subpackages, imported on demand:
 * ``vision_attention.tensorflow``  TensorFlow / Keras 3, NHWC
 
 Framework-neutral parts: :mod:`vision_attention.parity` (weight exchange and cross-framework
-comparison), :mod:`vision_attention.data` (real images shipped by installed packages),
+comparison), :mod:`vision_attention.data` (real images shipped by installed packages, and the pasted-digits
+data set with labels and masks), :mod:`vision_attention.metrics` (how well an attention map
+points at an object: mask IoU, the pointing game),
 :mod:`vision_attention.profiling` (parameters, FLOPs, latency),
 :mod:`vision_attention.stats` (paired comparisons across seeds, latency summaries),
 :mod:`vision_attention.viz` (the book's figures) and

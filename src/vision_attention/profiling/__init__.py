@@ -12,6 +12,9 @@
 * :func:`attention_cost`, :func:`scaling_slopes`, :func:`crossover_side` -- time and peak
   memory of SE, CBAM, the non-local block and multi-head self-attention (global, windowed;
   fused and explicit) as the feature map grows, in PyTorch on the CPU.
+* :func:`supervision_cost`, :func:`supervision_summary` -- memory and time of a training step
+  and of inference with and without attention supervision (``return_intermediates`` and the
+  mask loss), for a backbone with one CBAM on its last map.
 * ``python -m vision_attention.profiling.bench`` -- the measured figures printed by ``make bench``.
 
 Importing this package imports no framework: every framework import is inside a function.
@@ -35,6 +38,13 @@ from .counting import (
     overhead_table,
     single_module_overhead,
     single_module_table,
+)
+from .supervision import (
+    SUPERVISION_BACKBONES,
+    SUPERVISION_COLUMNS,
+    SUPERVISION_MODES,
+    supervision_cost,
+    supervision_summary,
 )
 from .latency import (
     FRAMEWORKS,
@@ -67,4 +77,9 @@ __all__ = [
     "attention_gflops",
     "scaling_slopes",
     "crossover_side",
+    "SUPERVISION_MODES",
+    "SUPERVISION_BACKBONES",
+    "SUPERVISION_COLUMNS",
+    "supervision_cost",
+    "supervision_summary",
 ]

@@ -213,11 +213,17 @@ def _can_reset_peak() -> bool:
         return False
 
 
-def _run_worker(configs: list[dict], settings: dict, timeout: float, progress) -> tuple[list[dict], str]:
-    """Run the configurations in one fresh subprocess; return the rows it reported and, if it
-    stopped early, why (``""`` if it finished)."""
+def _run_worker(configs: list[dict], settings: dict, timeout: float, progress,
+                module: str = "vision_attention.profiling._cost_worker") -> tuple[list[dict], str]:
+    """Run the configurations in one fresh subprocess, ``python -m module``; return the rows it
+    reported and, if it stopped early, why (``""`` if it finished).
+
+    The protocol, shared by every worker module: ``{"settings": {...}, "configs": [...]}`` as JSON
+    on stdin; one line per finished configuration on stdout, ``_RESULT_PREFIX`` + a JSON row;
+    progress lines starting with ``_PROGRESS_PREFIX`` on stderr (forwarded to ``progress``);
+    ``timeout`` seconds per configuration (the watchdog is re-armed at every row)."""
     payload = json.dumps({"settings": settings, "configs": configs})
-    cmd = [sys.executable, "-m", "vision_attention.profiling._cost_worker"]
+    cmd = [sys.executable, "-m", module]
     env = {**os.environ, **_thread_env(settings["threads"])}
     rows: list[dict] = []
     tail: list[str] = []

@@ -1,0 +1,239 @@
+"""How well an attention map points at an object: mask IoU and the pointing game (numpy).
+
+An attention map is coarse (``7 x 7`` on a ``224 x 224`` image for most backbones), a mask is
+at image resolution. Both metrics compare them cell by cell, after bringing the mask to the
+map's grid, and never resample the map:
+
+* :func:`resize_masks` -- a mask on the map's grid: ``"area"`` (the fraction of each cell the
+  object covers; PyTorch's ``F.interpolate(mode="area")``, i.e. ``adaptive_avg_pool2d``) or
+  ``"nearest"`` (one pixel per cell; PyTorch's default ``F.interpolate`` mode);
+* :func:`mask_iou` -- intersection over union of the thresholded map and the thresholded
+  area-resized mask, per image;
+* :func:`pointing_game` -- whether the map's largest cell lies on the object (Zhang et al.,
+  "Top-down neural attention by excitation backprop", ECCV 2016, its "pointing game"
+  experiment), per image;
+  :func:`pointing_chance` is the hit rate of a cell drawn at random.
+
+Framework-neutral: arrays in, numpy arrays out; importing this module imports numpy only.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["RESIZE_MODES", "resize_masks", "mask_iou", "pointing_game", "pointing_chance"]
+
+RESIZE_MODES = ("area", "nearest")
+"""The mask resizing modes of :func:`resize_masks`."""
+
+
+def _array3d(owner: str, name: str, value, what: str) -> np.ndarray:
+    """``value`` as a finite 3-D float array (float32 and float64 kept, anything else made
+    float64), else ValueError naming ``owner`` and ``name``."""
+    expected = f"a 3-D array {what} of finite real numbers"
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{owner}: argument '{name}' expected {expected}, got {value!r} ({err})") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{owner}: argument '{name}' expected {expected}, got dtype {array.dtype}")
+    if array.ndim != 3 or 0 in array.shape:
+        raise ValueError(f"{owner}: argument '{name}' expected {expected}, got shape {array.shape}")
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{owner}: argument '{name}' expected {expected}, got non-finite values")
+    return array
+
+
+def _masks(owner: str, masks) -> np.ndarray:
+    masks = _array3d(owner, "masks", masks, "(B, H, W) with values 0 and 1")
+    binary = (masks == 0) | (masks == 1)
+    if not binary.all():
+        bad = np.unique(masks[~binary])[:5]
+        raise ValueError(f"{owner}: argument 'masks' expected a 3-D array (B, H, W) with values 0 and 1 "
+                         f"(a binary footprint), got other values such as {bad.tolist()}")
+    return masks
+
+
+def _maps_and_masks(owner: str, maps, masks, unit_range: bool) -> tuple[np.ndarray, np.ndarray]:
+    what = "(B, h, w) with values in [0, 1]" if unit_range else "(B, h, w)"
+    maps = _array3d(owner, "maps", maps, what)
+    if unit_range and (maps.min() < 0 or maps.max() > 1):
+        raise ValueError(f"{owner}: argument 'maps' expected a 3-D array {what}, got values from "
+                         f"{maps.min():g} to {maps.max():g}")
+    masks = _masks(owner, masks)
+    if masks.shape[0] != maps.shape[0]:
+        raise ValueError(f"{owner}: argument 'masks' expected {maps.shape[0]} masks (one per map in "
+                         f"'maps'), got {masks.shape[0]}")
+    if masks.shape[1] < maps.shape[1] or masks.shape[2] < maps.shape[2]:
+        raise ValueError(f"{owner}: argument 'masks' expected a resolution (H, W) at least the maps' "
+                         f"{maps.shape[1:]}, got {masks.shape[1:]}")
+    return maps, masks
+
+
+def _bounds(n_in: int, n_out: int) -> list[tuple[int, int]]:
+    """Cell ``i`` of ``n_out`` covers input rows ``[floor(i n_in / n_out), ceil((i + 1) n_in / n_out))``
+    (PyTorch's adaptive pooling; cells overlap by a row where ``n_out`` does not divide ``n_in``)."""
+    return [((i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+
+def _area(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    (b, big_h, big_w), (h, w) = masks.shape, size
+    if big_h % h == 0 and big_w % w == 0:  # equal blocks: one vectorised mean (float64 sums)
+        blocks = masks.reshape(b, h, big_h // h, w, big_w // w)
+        return blocks.mean(axis=(2, 4), dtype=np.float64)
+    rows, cols = _bounds(masks.shape[1], size[0]), _bounds(masks.shape[2], size[1])
+    out = np.empty((masks.shape[0], *size), np.float64)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            out[:, i, j] = masks[:, r0:r1, c0:c1].mean(axis=(1, 2), dtype=np.float64)
+    return out
+
+
+def _size(owner: str, size) -> tuple[int, int]:
+    try:
+        h, w = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+    except (TypeError, ValueError):
+        h = w = None
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+        raise ValueError(f"{owner}: argument 'size' expected a positive int or a pair (h, w) of positive "
+                         f"ints, got {size!r}")
+    return int(h), int(w)
+
+
+def resize_masks(masks, size, mode: str = "area") -> np.ndarray:
+    """Bring binary masks to an attention map's grid.
+
+    * ``mode="area"``: each cell gets the fraction of its pixels that belong to the object, in
+      [0, 1]. Cell ``i`` of ``h`` covers rows ``floor(i H / h)`` to ``ceil((i + 1) H / h)``
+      (exclusive), columns likewise: the average pooling of ``torch.nn.functional.interpolate
+      (mode="area")`` (= ``adaptive_avg_pool2d``), an exact block average when ``h`` divides ``H``.
+    * ``mode="nearest"``: each cell takes one pixel, row ``floor(i H / h)``, column
+      ``floor(j W / w)`` (the top-left pixel of the cell when ``h`` divides ``H``), in {0, 1}:
+      ``F.interpolate``'s default mode. Thin objects fall between the sampled pixels and
+      vanish.
+
+    Args:
+        masks: ``(B, H, W)`` array of 0 and 1.
+        size: ``h`` or ``(h, w)``, at most ``(H, W)``.
+        mode: ``"area"`` or ``"nearest"``.
+
+    Returns:
+        ``(B, h, w)`` float64.
+
+    Raises:
+        ValueError: ``masks`` not 3-D, empty, non-finite or not binary; ``size`` not positive ints
+            or larger than the masks; ``mode`` unknown.
+    """
+    owner = "resize_masks"
+    masks = _masks(owner, masks)
+    h, w = _size(owner, size)
+    if mode not in RESIZE_MODES or not isinstance(mode, str):
+        raise ValueError(f"{owner}: argument 'mode' expected one of {RESIZE_MODES}, got {mode!r}")
+    if h > masks.shape[1] or w > masks.shape[2]:
+        raise ValueError(f"{owner}: argument 'size' expected at most the masks' (H, W) = {masks.shape[1:]}, "
+                         f"got {(h, w)}")
+    if mode == "area":
+        return _area(masks, (h, w))
+    rows = (np.arange(h) * masks.shape[1]) // h
+    cols = (np.arange(w) * masks.shape[2]) // w
+    return masks[:, rows][:, :, cols].astype(np.float64)
+
+
+def mask_iou(maps, masks, threshold: float = 0.5) -> np.ndarray:
+    """Intersection over union of thresholded attention maps and object masks, per image.
+
+    The mask is brought to the map's grid by area averaging (:func:`resize_masks`,
+    ``mode="area"``: the fraction of each cell the object covers) and a cell counts as object
+    when at least half of it is covered (``>= 0.5``); a cell counts as attended when the map is
+    ``>= threshold``. ``IoU = |attended and object| / |attended or object|`` over the cells.
+    The map is never resampled, so the score is about the grid the network computes on.
+
+    Args:
+        maps: ``(B, h, w)`` attention maps with values in [0, 1] (a sigmoid map such as CBAM's
+            spatial attention, or a min-max normalised CAM).
+        masks: ``(B, H, W)`` binary object masks, ``H >= h``, ``W >= w`` (image resolution).
+        threshold: a number in [0, 1].
+
+    Returns:
+        ``(B,)`` float64 in [0, 1]; ``NaN`` where both the attended and the object cells are empty
+        (0 / 0). A mask whose object covers no cell by half gives 0 for every map that attends
+        somewhere: count those (``resize_masks(masks, (h, w)).max(axis=(1, 2)) < 0.5``).
+
+    Raises:
+        ValueError: ``maps`` not 3-D, non-finite or outside [0, 1]; ``masks`` not 3-D, not binary,
+            with another batch size or a lower resolution than ``maps``; ``threshold`` not a
+            number in [0, 1].
+    """
+    owner = "mask_iou"
+    maps, masks = _maps_and_masks(owner, maps, masks, unit_range=True)
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
+        raise ValueError(f"{owner}: argument 'threshold' expected a number in [0, 1], got {threshold!r}")
+    attended = maps >= threshold
+    target = _area(masks, maps.shape[1:]) >= 0.5
+    inter = (attended & target).sum(axis=(1, 2)).astype(np.float64)
+    union = (attended | target).sum(axis=(1, 2)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
+
+
+def pointing_game(maps, masks) -> np.ndarray:
+    """The pointing game: does each map's largest cell lie on the object?
+
+    Zhang, Lin, Brandt, Shen and Sclaroff, "Top-down neural attention by excitation backprop",
+    ECCV 2016 (LNCS 9908, pp. 543-559; arXiv:1608.00507), the "pointing game": take the map's
+    maximum point and count a *hit* if it falls on an annotated instance of the object, a miss
+    otherwise; the score is the hit rate. They compare at image resolution, with a tolerance of
+    15 pixels around the object; here the map stays on its grid: the maximum is a cell, mapped back to the pixels
+    it covers in the mask (rows ``floor(i H / h)`` to ``ceil((i + 1) H / h)``, as in
+    :func:`resize_masks`), and it is a hit when that region contains at least one object pixel
+    (area-resized mask ``> 0`` at that cell). The cell's extent plays the part of their tolerance
+    (32 pixels for a 7 x 7 map of a 224 x 224 image). Ties go to the first cell in row-major
+    order (``numpy.argmax``), so a constant map points at its top-left cell. No threshold is
+    involved, which makes it fair between maps on different scales (a sigmoid map and a
+    min-max normalised CAM).
+
+    Args:
+        maps: ``(B, h, w)`` finite attention maps (any scale: only the position of the maximum
+            matters).
+        masks: ``(B, H, W)`` binary object masks, ``H >= h``, ``W >= w``.
+
+    Returns:
+        ``(B,)`` bool: the hits; ``.mean()`` is the pointing-game accuracy.
+
+    Raises:
+        ValueError: ``maps`` not 3-D or non-finite; ``masks`` not 3-D, not binary, with another
+            batch size or a lower resolution than ``maps``.
+    """
+    maps, masks = _maps_and_masks("pointing_game", maps, masks, unit_range=False)
+    b, h, w = maps.shape
+    best = maps.reshape(b, -1).argmax(axis=1)
+    covered = _area(masks, (h, w)).reshape(b, -1)
+    return covered[np.arange(b), best] > 0
+
+
+def pointing_chance(masks, size) -> np.ndarray:
+    """Expected pointing-game hit of a cell drawn uniformly at random, per image: the fraction of
+    the ``size`` grid's cells whose region contains at least one object pixel.
+
+    Args:
+        masks: ``(B, H, W)`` binary object masks.
+        size: the maps' grid, ``h`` or ``(h, w)``, at most ``(H, W)``.
+
+    Returns:
+        ``(B,)`` float64 in [0, 1]; the mean over images is the chance level of
+        :func:`pointing_game`.
+
+    Raises:
+        ValueError: as :func:`resize_masks`.
+    """
+    owner = "pointing_chance"
+    masks = _masks(owner, masks)
+    h, w = _size(owner, size)
+    if h > masks.shape[1] or w > masks.shape[2]:
+        raise ValueError(f"{owner}: argument 'size' expected at most the masks' (H, W) = {masks.shape[1:]}, "
+                         f"got {(h, w)}")
+    return (_area(masks, (h, w)) > 0).mean(axis=(1, 2))
