@@ -35,7 +35,7 @@ def no_worker(monkeypatch):
     ({"modes": "train"}, "modes"), ({"modes": ("fit",)}, "modes"), ({"repeats": 0}, "repeats"),
     ({"warmup": -1}, "warmup"), ({"infer_calls": 0}, "infer_calls"),
     ({"supervision_weight": -0.1}, "supervision_weight"), ({"supervision_weight": True}, "supervision_weight"),
-    ({"tensor_memory": 1}, "tensor_memory"), ({"threads": 0}, "threads"), ({"timeout": 0}, "timeout"),
+    ({"tensor_memory": 1}, "tensor_memory"), ({"exact_resident": None}, "exact_resident"), ({"threads": 0}, "threads"), ({"timeout": 0}, "timeout"),
     ({"isolation": "none"}, "isolation"), ({"progress": 3}, "progress"), ({"seed": 0.5}, "seed"),
 ])
 def test_bad_arguments_raise_before_anything_runs(no_worker, kwargs, name):
@@ -105,6 +105,7 @@ def test_a_small_real_run_in_a_subprocess():
     assert extra["train_intermediates"] - extra["train"] == pytest.approx(2 * 1280 * 4 * 4 / MIB, abs=2e-3)
     assert extra["infer_intermediates"] == pytest.approx(extra["infer"], abs=1e-9)
     assert table.attrs["channels"] == 1280 and table.attrs["torch_version"]
+    assert table.attrs["allocator"].startswith("glibc")
     assert sum(ln.startswith("[cost]") for ln in progress.getvalue().splitlines()) == 1 + len(table)
 
 
@@ -128,15 +129,16 @@ def test_a_failed_measurement_is_reported_and_the_rest_run(monkeypatch):
 
 def test_summary_medians_and_overheads_by_hand():
     rows = []
-    for mode, peaks, rss, tensors, times in [
-        ("train", (100.0, 110.0, 90.0), (900.0, 910.0, 890.0), (500.0,) * 3, (10.0, 12.0, 11.0)),
-        ("train_supervised", (105.0, 95.0, 115.0), (905.0, 895.0, 915.0), (505.0,) * 3, (11.0, 11.0, 14.0)),
-        ("infer", (20.0, 20.0, 20.0), (820.0,) * 3, (200.0,) * 3, (4.0, 4.0, 4.0)),
+    for mode, peaks, rss, tensors, times, cpu in [
+        ("train", (100.0, 110.0, 90.0), (900.0, 910.0, 890.0), (500.0,) * 3, (10.0, 12.0, 11.0), (8.0,) * 3),
+        ("train_supervised", (105.0, 95.0, 115.0), (905.0, 895.0, 915.0), (505.0,) * 3, (11.0, 11.0, 14.0),
+         (9.0, 10.0, 7.0)),
+        ("infer", (20.0, 20.0, 20.0), (820.0,) * 3, (200.0,) * 3, (4.0, 4.0, 4.0), (4.0,) * 3),
     ]:
         for r in range(3):
             rows.append({c: math.nan for c in SUPERVISION_COLUMNS} | {
                 "mode": mode, "repeat": r, "status": "measured", "peak_mib": peaks[r], "peak_rss_mib": rss[r],
-                "tensor_peak_mib": tensors[r], "median_ms": times[r]})
+                "tensor_peak_mib": tensors[r], "median_ms": times[r], "cpu_ms": cpu[r]})
     rows.append(dict(rows[0], repeat=3, status="failed", peak_mib=1e6))  # ignored
     summary = supervision_summary(pd.DataFrame(rows, columns=list(SUPERVISION_COLUMNS)))
     assert list(summary.index) == ["train", "train_supervised", "infer"]
@@ -146,6 +148,8 @@ def test_summary_medians_and_overheads_by_hand():
     assert summary.loc["train_supervised", "rss_overhead_pct"] == pytest.approx(100 * 5 / 900)
     assert summary.loc["train_supervised", "tensor_overhead_pct"] == pytest.approx(1.0)
     assert summary.loc["train_supervised", "time_overhead_pct"] == pytest.approx(0.0)
+    assert summary.loc["train_supervised", "cpu_overhead_pct"] == pytest.approx(100 * (9 / 8 - 1))
+    assert summary.loc["train_supervised", "cpu_min_ms"] == 7.0
     assert summary.loc["train_supervised", "peak_min_mib"] == 95.0
     assert summary.loc["infer", "peak_overhead_pct"] == 0.0
     with pytest.raises(ValueError, match="supervision_summary: argument 'table'"):

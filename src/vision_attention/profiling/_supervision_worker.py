@@ -18,6 +18,25 @@ from .cost import _PROGRESS_PREFIX, _RESULT_PREFIX
 from .supervision import SUPERVISION_BACKBONES, SUPERVISION_MODES
 
 NUM_CLASSES = 10
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+EXACT_MMAP_BYTES = 64 * 1024
+
+
+def exact_resident_allocator() -> bool:
+    """Make glibc map every allocation above 64 KiB on its own and unmap it when freed (a fixed
+    ``M_MMAP_THRESHOLD``; the trim threshold at 128 KiB), so that the resident size follows the
+    live memory: by default glibc's threshold adapts upwards and freed chunks stay in the heap,
+    where what is resident depends on the order of earlier allocations (repeats of the same
+    training step then differ by several percent). Costs page faults: a step takes longer.
+    Returns whether glibc accepted it (``False`` elsewhere: the default allocator is kept)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_BYTES)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 2 * EXACT_MMAP_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 def last_map_backbone(backbone: str, seed: int = 0):
@@ -182,6 +201,9 @@ def main() -> int:
     from .latency import set_threads
 
     set_threads("torch", int(settings["threads"]))
+    allocator = "glibc default"
+    if settings["exact_resident"] and exact_resident_allocator():
+        allocator = f"glibc, every allocation above {EXACT_MMAP_BYTES // 1024} KiB mapped on its own"
     model, classifier = last_map_backbone(settings["backbone"], settings["seed"])
     x, y, masks = _inputs(settings)
     if not settings["reset_peak"]:  # the mark cannot be reset: count from before the warm-up
@@ -201,7 +223,7 @@ def main() -> int:
 
     for config in configs:
         row = measure(config["mode"], config["repeat"], steps[config["mode"]], settings, clear)
-        row.update(tensors.get(config["mode"], {}))
+        row.update(tensors.get(config["mode"], {}), allocator=allocator)
         print(f"{_PROGRESS_PREFIX} {row['mode']} #{row['repeat']}: peak +{row['peak_mib']:.1f} MiB "
               f"(process {row['peak_rss_mib']:.0f} MiB), {row['median_ms']:.0f} ms", file=sys.stderr, flush=True)
         print(_RESULT_PREFIX + json.dumps(row), flush=True)

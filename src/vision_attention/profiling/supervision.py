@@ -59,7 +59,7 @@ def _int(name: str, value, minimum: int) -> int:
 
 
 def _validate(backbone, batch, size, modes, repeats, warmup, infer_calls, supervision_weight,
-              tensor_memory, threads, timeout, isolation, progress, seed):
+              tensor_memory, exact_resident, threads, timeout, isolation, progress, seed):
     if not isinstance(backbone, str) or backbone not in SUPERVISION_BACKBONES:
         raise _error("backbone", f"one of {tuple(SUPERVISION_BACKBONES)}", backbone)
     batch = _int("batch", batch, 1)
@@ -77,6 +77,8 @@ def _validate(backbone, batch, size, modes, repeats, warmup, infer_calls, superv
         raise _error("supervision_weight", "a finite number >= 0", supervision_weight)
     if not isinstance(tensor_memory, bool):
         raise _error("tensor_memory", "True or False", tensor_memory)
+    if not isinstance(exact_resident, bool):
+        raise _error("exact_resident", "True or False", exact_resident)
     if threads is not None:
         threads = _int("threads", threads, 1)
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout < math.inf:
@@ -92,7 +94,7 @@ def _validate(backbone, batch, size, modes, repeats, warmup, infer_calls, superv
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise _error("seed", "an integer", seed)
     return (backbone, batch, size, modes, repeats, warmup, infer_calls, float(supervision_weight),
-            tensor_memory, threads, float(timeout), isolation, progress, int(seed))
+            tensor_memory, exact_resident, threads, float(timeout), isolation, progress, int(seed))
 
 
 def _failed_row(config: dict, settings: dict, why: str) -> dict:
@@ -112,6 +114,7 @@ def supervision_cost(
     infer_calls: int = 5,
     supervision_weight: float = 0.1,
     tensor_memory: bool = True,
+    exact_resident: bool = True,
     threads: int | None = None,
     timeout: float = 300.0,
     isolation: str = "auto",
@@ -154,8 +157,14 @@ def supervision_cost(
     mode once for memory: ``peak_mib`` is the rise of the peak (``VmHWM``) above that resident
     size, i.e. what the step needs on top of the parameters and the input (activations saved
     for the backward pass, gradients, temporaries), and ``peak_rss_mib`` the process's absolute
-    peak. The resident size also holds what the allocator keeps or fragments, so repeats of the
-    same step differ by a few percent; hence, with ``tensor_memory=True``, each mode also runs
+    peak. With glibc's default settings the resident size also holds what the allocator keeps or
+    fragments, so repeats of the same step differ by several percent (measured here: up to 10 %
+    for ResNet-50's training step); with ``exact_resident=True`` (default) the subprocess fixes
+    glibc's mmap threshold at 64 KiB (``mallopt``), so that every larger allocation is mapped on
+    its own and returned to the system when freed, and the resident peak follows live memory
+    (repeats then agree to 0.1 MiB). The page faults this costs make every call slower (about a
+    third, for ResNet-50), equally in every mode: compare times between modes, not with other
+    measurements. With ``tensor_memory=True``, each mode also runs
     once (after its warm-up, before any measurement) under PyTorch's ``MemTracker``
     (``torch.distributed._tools.mem_tracker``, a dispatch mode that follows every tensor
     storage), which gives the exact peak of live tensor memory, ``tensor_peak_mib``
@@ -175,6 +184,8 @@ def supervision_cost(
         infer_calls: timed calls per inference measurement (``>= 1``).
         supervision_weight: λ of ``"train_supervised"`` (``>= 0``).
         tensor_memory: also measure the exact tensor-level peak (one extra run per mode).
+        exact_resident: fix glibc's mmap threshold in the subprocess (see Method); ignored, and
+            ``attrs["allocator"]`` says so, where the C library is not glibc.
         threads: intra-op threads; ``None``: the cores this process may use.
         timeout: seconds one measurement may take before its subprocess is killed; that
             measurement is reported ``"failed"`` and the others go on in a new subprocess.
@@ -189,8 +200,8 @@ def supervision_cost(
         ``baseline_mib``, ``peak_rss_mib``, ``tensor_peak_mib``, ``tensor_parameters_mib``,
         ``tensor_gradients_mib``, ``tensor_activations_mib``, ``tensor_temporaries_mib`` (MiB;
         the tensor columns ``NaN`` without ``tensor_memory``), ``median_ms``, ``cpu_ms``,
-        ``calls``, ``threads``, ``note``. ``attrs``: ``torch_version``, ``backbone``, ``batch``, ``size``,
-        ``channels``, ``threads``, ``isolation``, ``supervision_weight``.
+        ``calls``, ``threads``, ``note``. ``attrs``: ``torch_version``, ``allocator``, ``backbone``,
+        ``batch``, ``size``, ``channels``, ``threads``, ``isolation``, ``supervision_weight``.
 
     Raises:
         ValueError: an argument out of range or of the wrong type, before anything runs.
@@ -198,10 +209,10 @@ def supervision_cost(
     """
     import pandas as pd
 
-    (backbone, batch, size, modes, repeats, warmup, infer_calls, supervision_weight, tensor_memory, threads,
-     timeout, isolation, progress, seed) = _validate(backbone, batch, size, modes, repeats, warmup, infer_calls,
-                                                     supervision_weight, tensor_memory, threads, timeout,
-                                                     isolation, progress, seed)
+    (backbone, batch, size, modes, repeats, warmup, infer_calls, supervision_weight, tensor_memory,
+     exact_resident, threads, timeout, isolation, progress, seed) = _validate(
+        backbone, batch, size, modes, repeats, warmup, infer_calls, supervision_weight, tensor_memory,
+        exact_resident, threads, timeout, isolation, progress, seed)
     threads = int(threads or available_cores())
     if isolation == "auto":
         isolation = "reset" if _can_reset_peak() else "process"
@@ -210,7 +221,7 @@ def supervision_cost(
                            "use isolation='process'")
     settings = {"backbone": backbone, "batch": batch, "size": size, "modes": modes, "warmup": warmup,
                 "infer_calls": infer_calls, "supervision_weight": supervision_weight,
-                "tensor_memory": tensor_memory, "threads": threads,
+                "tensor_memory": tensor_memory, "exact_resident": exact_resident, "threads": threads,
                 "seed": seed, "reset_peak": isolation == "reset"}
     configs = [{"mode": m, "repeat": r} for r in range(repeats) for m in modes]
     if progress is not None:
@@ -226,6 +237,7 @@ def supervision_cost(
         rows, why = _run_worker(batch_configs, settings, timeout, progress, module=module)
         for row in rows:
             meta["torch_version"] = row.pop("torch_version", "")
+            meta["allocator"] = row.pop("allocator", "")
             done[row["mode"], row["repeat"]] = row
         pending = [c for c in pending if (c["mode"], c["repeat"]) not in done]
         if why and pending:
@@ -235,7 +247,8 @@ def supervision_cost(
                 print(f"{_PROGRESS_PREFIX} {first['mode']} #{first['repeat']}: failed: {why}", file=progress,
                       flush=True)
     table = pd.DataFrame([done[c["mode"], c["repeat"]] for c in configs], columns=list(SUPERVISION_COLUMNS))
-    table.attrs.update(torch_version=meta.get("torch_version", ""), backbone=backbone, batch=batch, size=size,
+    table.attrs.update(torch_version=meta.get("torch_version", ""), allocator=meta.get("allocator", ""),
+                       backbone=backbone, batch=batch, size=size,
                        channels=SUPERVISION_BACKBONES[backbone], threads=threads, isolation=isolation,
                        supervision_weight=supervision_weight)
     return table
@@ -249,14 +262,17 @@ def supervision_summary(table):
     (:data:`BASE_MODE`: ``"train"`` for the training modes, ``"infer"`` for inference):
     ``peak_overhead_pct = 100 * (peak - base peak) / base peak`` (the step's own memory),
     ``rss_overhead_pct`` (the same for the process's absolute peak, parameters and framework
-    included), ``tensor_overhead_pct`` (the exact tensor-level peak) and ``time_overhead_pct``. Overheads are ``NaN`` where the base mode was not
+    included), ``tensor_overhead_pct`` (the exact tensor-level peak), ``time_overhead_pct`` (wall
+    time) and ``cpu_overhead_pct`` (process CPU time: with one thread, what the work takes on an
+    idle core, which other programs on a busy machine inflate much less than the wall time). Overheads are ``NaN`` where the base mode was not
     measured.
 
     Returns:
         A :class:`pandas.DataFrame` indexed by mode (in the table's order), columns ``phase``,
         ``n``, ``peak_mib``, ``peak_min_mib``, ``peak_max_mib``, ``peak_rss_mib``,
-        ``tensor_peak_mib``, ``median_ms``, ``min_ms``, ``max_ms``, ``peak_overhead_pct``,
-        ``rss_overhead_pct``, ``tensor_overhead_pct``, ``time_overhead_pct``.
+        ``tensor_peak_mib``, ``median_ms``, ``min_ms``, ``max_ms``, ``cpu_ms``, ``cpu_min_ms``,
+        ``cpu_max_ms``, ``peak_overhead_pct``, ``rss_overhead_pct``, ``tensor_overhead_pct``,
+        ``time_overhead_pct``, ``cpu_overhead_pct``.
 
     Raises:
         ValueError: ``table`` lacks the columns of :data:`SUPERVISION_COLUMNS`.
@@ -277,13 +293,15 @@ def supervision_summary(table):
             "peak_max_mib": r["peak_mib"].max(), "peak_rss_mib": r["peak_rss_mib"].median(),
             "tensor_peak_mib": r["tensor_peak_mib"].median(),
             "median_ms": r["median_ms"].median(), "min_ms": r["median_ms"].min(), "max_ms": r["median_ms"].max(),
+            "cpu_ms": r["cpu_ms"].median(), "cpu_min_ms": r["cpu_ms"].min(), "cpu_max_ms": r["cpu_ms"].max(),
         }
     summary = pd.DataFrame.from_dict(rows, orient="index")
     nan = float("nan")
     for mode in summary.index:
         base = BASE_MODE[mode]
         for column, out in (("peak_mib", "peak_overhead_pct"), ("peak_rss_mib", "rss_overhead_pct"),
-                            ("tensor_peak_mib", "tensor_overhead_pct"), ("median_ms", "time_overhead_pct")):
+                            ("tensor_peak_mib", "tensor_overhead_pct"), ("median_ms", "time_overhead_pct"),
+                            ("cpu_ms", "cpu_overhead_pct")):
             if base in summary.index and summary.loc[base, "n"] > 0:
                 summary.loc[mode, out] = 100 * (summary.loc[mode, column] / summary.loc[base, column] - 1)
             else:
