@@ -82,8 +82,15 @@ def test_imagenet_normalise_matches_torchvision_normalize():
                                [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rtol=1e-6)
 
 
+def test_imagenet_normalise_takes_a_batch_channel_last():
+    batch = np.random.default_rng(0).uniform(size=(2, 4, 5, 3)).astype(np.float32)
+    expected = (batch - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(data.imagenet_normalise(batch), expected, rtol=1e-6, atol=1e-6)  # float32
+
+
 @pytest.mark.parametrize("image", [np.zeros((8, 8)), np.zeros((8, 8, 4)), np.zeros((3, 8, 8)),
-                                   np.zeros((8, 8, 3), dtype=bool)], ids=["2-D", "4-channels", "CHW", "bool"])
+                                   np.zeros((8, 8, 3), dtype=bool), np.zeros((1, 2, 8, 8, 3))],
+                         ids=["2-D", "4-channels", "CHW", "bool", "5-D"])
 def test_imagenet_normalise_rejects_bad_images(image):
     with pytest.raises(ValueError, match=r"^imagenet_normalise: argument 'image_hwc' expected .*got shape"):
         data.imagenet_normalise(image)

@@ -208,10 +208,10 @@ def imagenet_normalise(image_hwc) -> np.ndarray:
 
     Args:
         image_hwc: ``(H, W, 3)`` RGB array with values in [0, 1] (as :func:`load_image`
-            returns), any real dtype.
+            returns), or a batch ``(N, H, W, 3)``; any real dtype.
 
     Returns:
-        ``(H, W, 3)`` float32, channel ``c`` mapped to ``(x - IMAGENET_MEAN[c]) /
+        The same shape, float32, channel ``c`` mapped to ``(x - IMAGENET_MEAN[c]) /
         IMAGENET_STD[c]`` (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`). Still HWC: transpose
         to ``(3, H, W)`` for PyTorch and Paddle; TensorFlow takes it as is.
 
@@ -219,12 +219,12 @@ def imagenet_normalise(image_hwc) -> np.ndarray:
         ValueError: ``image_hwc`` not of shape ``(H, W, 3)`` or not real-valued.
     """
     image = np.asarray(image_hwc)
-    if image.ndim != 3 or image.shape[2] != 3 or not (
+    if image.ndim not in (3, 4) or image.shape[-1] != 3 or not (
         np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer)
     ):
         raise ValueError(
-            f"imagenet_normalise: argument 'image_hwc' expected a real (H, W, 3) RGB array in "
-            f"[0, 1], got shape {image.shape} and dtype {image.dtype}"
+            f"imagenet_normalise: argument 'image_hwc' expected a real (H, W, 3) or (N, H, W, 3) "
+            f"RGB array in [0, 1], got shape {image.shape} and dtype {image.dtype}"
         )
     return ((image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)
 
