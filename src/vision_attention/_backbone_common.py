@@ -239,3 +239,29 @@ def trunk_state(state: dict, head_prefix: str, expected_keys, source: str,
                          f"torchvision model's state_dict, whose '{head_prefix}*' head is dropped, or the "
                          f"trunk's own state_dict): it " + "; it ".join(parts))
     return kept
+
+
+def load_trunk_weights(trunk, pretrained, head_prefix: str) -> None:
+    """Load ``pretrained`` (``True``: the bundled MobileNetV2; a path: a PyTorch ``state_dict``)
+    into a Paddle or TensorFlow ``trunk`` through the canonical weights (the head dropped).
+
+    Raises:
+        ValueError: the weights do not fit the trunk (the message names the source).
+        FileNotFoundError: the path holds no file (from :func:`read_torch_state_dict`).
+    """
+    from .parity import export_weights, load_weights
+
+    if pretrained is True:
+        from .weights import bundled_canonical_weights
+
+        state, source = bundled_canonical_weights(), "the bundled mobilenet_v2 ImageNet weights"
+    else:
+        source = repr(os.fspath(pretrained))
+        state = {k: np.ascontiguousarray(v.detach().cpu().float().numpy())
+                 for k, v in read_torch_state_dict(pretrained).items()}
+    kept = trunk_state(state, head_prefix, export_weights(trunk).keys(), source)
+    try:
+        load_weights(trunk, kept)
+    except ValueError as err:
+        raise ValueError(f"create_vision_backbone: argument 'pretrained': {source} does not fit "
+                         f"the trunk: {err}") from err

@@ -6,6 +6,9 @@ widths, what each framework's model zoo offers), and the argument checks of
 from __future__ import annotations
 
 __all__ = [
+    "MOBILENET_V2_SETTING",
+    "MOBILENET_V2_BAM_AFTER",
+    "make_divisible",
     "ATTENTION_TYPES", "RESNET_DEPTHS", "SPATIAL_ATTENTION_TYPES", "TRANSFORMER_REFUSAL", "BackboneFamily",
     "BACKBONE_FAMILIES", "BACKBONE_NAMES", "FEATURE_DIMS", "OWN_TRUNKS", "PADDLE_ZOO", "KERAS_APPLICATIONS",
     "FRAMEWORK_BACKBONES", "BUNDLED_BACKBONES", "backbone_family", "check_backbone_arguments",
@@ -19,6 +22,29 @@ RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
                  50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
                  152: ("bottleneck", (3, 8, 36, 3))}
 """Block type and number of blocks per stage for each supported depth (He et al., 2016, Table 1)."""
+
+MOBILENET_V2_SETTING = (
+    # expand ratio t, output channels c, repeats n, first stride s (Sandler et al., 2018, Table 2)
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+"""MobileNetV2's inverted-residual stages, shared by the three ``models/mobilenet_v2.py``."""
+
+MOBILENET_V2_BAM_AFTER = (3, 6, 13)
+"""Indices into MobileNetV2's ``features`` after which ``bam1``, ``bam2``, ``bam3`` are applied."""
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never below 90 % of it
+    (torchvision's ``_make_divisible``, used for MobileNetV2's channel widths)."""
+    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return new_value + divisor if new_value < 0.9 * value else new_value
+
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ weights: torchvision's model or our trunk, head dropped). Paddle ``Linear`` weig
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -34,12 +33,11 @@ from .._backbone_common import (
     REDUCTIONS,
     RESIZE_MODES,
     check_cam_arguments,
+    load_trunk_weights,
     check_float_dtype,
     check_supervision_shapes,
     check_unit_interval,
-    read_torch_state_dict,
     resize_matrix,
-    trunk_state,
 )
 from .._checks import check_bool, check_choice, check_feature_map
 from .._frameworks import import_paddle
@@ -104,22 +102,7 @@ class VisionBackbone(nn.Layer):
         self.attention = _attention_layer(attention_type, self.feature_dim)
 
     def _load_trunk(self, pretrained, head_prefix: str) -> None:
-        from ..parity import export_weights, load_weights
-
-        if pretrained is True:
-            from ..weights import bundled_canonical_weights
-
-            state, source = bundled_canonical_weights(), "the bundled mobilenet_v2 ImageNet weights"
-        else:
-            source = repr(os.fspath(pretrained))
-            state = {k: np.ascontiguousarray(v.detach().cpu().float().numpy())
-                     for k, v in read_torch_state_dict(pretrained).items()}
-        kept = trunk_state(state, head_prefix, export_weights(self.trunk).keys(), source)
-        try:
-            load_weights(self.trunk, kept)
-        except ValueError as err:
-            raise ValueError(f"create_vision_backbone: argument 'pretrained': {source} does not fit "
-                             f"the trunk: {err}") from err
+        load_trunk_weights(self.trunk, pretrained, head_prefix)
 
     def forward_features(self, x):
         """The trunk's last feature map ``(B, feature_dim, h, w)`` of images ``x``

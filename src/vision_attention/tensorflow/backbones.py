@@ -34,20 +34,17 @@ the canonical format), or the path of a PyTorch ``state_dict`` for ResNet / ``mo
 
 from __future__ import annotations
 
-import os
 
-import numpy as np
 
 from .._backbone_common import (
     REDUCTIONS,
     RESIZE_MODES,
     check_cam_arguments,
+    load_trunk_weights,
     check_float_dtype,
     check_supervision_shapes,
     check_unit_interval,
-    read_torch_state_dict,
     resize_matrix,
-    trunk_state,
 )
 from .._checks import check_bool, check_choice, check_feature_map
 from .._frameworks import import_tensorflow
@@ -161,22 +158,7 @@ class VisionBackbone(keras.Model):
         self.built = True
 
     def _load_trunk(self, pretrained, head_prefix: str) -> None:
-        from ..parity import export_weights, load_weights
-
-        if pretrained is True:
-            from ..weights import bundled_canonical_weights
-
-            state, source = bundled_canonical_weights(), "the bundled mobilenet_v2 ImageNet weights"
-        else:
-            source = repr(os.fspath(pretrained))
-            state = {k: np.ascontiguousarray(v.detach().cpu().float().numpy())
-                     for k, v in read_torch_state_dict(pretrained).items()}
-        kept = trunk_state(state, head_prefix, export_weights(self.trunk).keys(), source)
-        try:
-            load_weights(self.trunk, kept)
-        except ValueError as err:
-            raise ValueError(f"create_vision_backbone: argument 'pretrained': {source} does not fit "
-                             f"the trunk: {err}") from err
+        load_trunk_weights(self.trunk, pretrained, head_prefix)
 
     def forward_features(self, x, training=None):
         """The trunk's last feature map ``(B, h, w, feature_dim)`` of images ``x``

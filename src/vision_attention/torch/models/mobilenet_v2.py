@@ -13,29 +13,15 @@ from torch import nn
 from ..._checks import check_positive_int, check_positive_number
 from ..bam import BAM
 from ..._checks import check_choice
-from ...architectures import ATTENTION_TYPES
+from ...architectures import ATTENTION_TYPES, MOBILENET_V2_BAM_AFTER, MOBILENET_V2_SETTING, make_divisible
 from .resnet import make_attention
 
-INVERTED_RESIDUAL_SETTING = (
-    # expand ratio t, output channels c, repeats n, first stride s (Sandler et al., 2018, Table 2)
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-)
-
-BAM_AFTER = (3, 6, 13)
+INVERTED_RESIDUAL_SETTING = MOBILENET_V2_SETTING
+BAM_AFTER = MOBILENET_V2_BAM_AFTER
 """Indices into ``features`` after which ``bam1``, ``bam2``, ``bam3`` are applied (see
-:class:`AttentionMobileNetV2`)."""
-
-
-def _make_divisible(value: float, divisor: int = 8) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor``, never below 90 % of it (torchvision)."""
-    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return new_value + divisor if new_value < 0.9 * value else new_value
+:class:`AttentionMobileNetV2`; shared with the other frameworks through
+:mod:`vision_attention.architectures`)."""
+_make_divisible = make_divisible
 
 
 def conv_bn_relu6(in_planes: int, out_planes: int, kernel_size: int = 3, stride: int = 1,
