@@ -34,8 +34,6 @@ the canonical format), or the path of a PyTorch ``state_dict`` for ResNet / ``mo
 
 from __future__ import annotations
 
-
-
 from .._backbone_common import (
     REDUCTIONS,
     RESIZE_MODES,
