@@ -23,6 +23,7 @@ FRAMEWORK = "paddle"
 _KINDS = (
     (nn.Conv2D, "conv2d"),
     (nn.Conv1D, "conv1d"),
+    (nn.Conv2DTranspose, "conv_transpose2d"),
     (nn.Linear, "linear"),
     (nn.layer.norm._BatchNormBase, "batchnorm"),
     (nn.BatchNorm, "batchnorm"),

@@ -31,6 +31,7 @@ FRAMEWORK = "tensorflow"
 _KINDS = (
     (keras.layers.Conv2D, "conv2d"),
     (keras.layers.Conv1D, "conv1d"),
+    (keras.layers.Conv2DTranspose, "conv_transpose2d"),
     (keras.layers.DepthwiseConv2D, "depthwise"),
     (keras.layers.Dense, "linear"),
     (keras.layers.BatchNormalization, "batchnorm"),

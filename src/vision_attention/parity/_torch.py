@@ -20,6 +20,7 @@ FRAMEWORK = "torch"
 _KINDS = (
     (nn.Conv2d, "conv2d"),
     (nn.Conv1d, "conv1d"),
+    (nn.ConvTranspose2d, "conv_transpose2d"),
     (nn.Linear, "linear"),
     (nn.modules.batchnorm._BatchNorm, "batchnorm"),
 )
