@@ -44,21 +44,23 @@ def check_gate_inputs(
     g_channels: int,
     layout: str,
     *,
+    channel_names: tuple[str, str] = ("F_l", "F_g"),
     min_size: int = 1,
     reason: str = "",
 ) -> None:
     """Check the skip features ``x`` and the gating signal ``g`` of an attention gate.
 
-    Both must be 4-D in ``layout`` with ``x_channels`` and ``g_channels`` channels, the same
-    batch size, and ``g`` no larger than ``x`` in either spatial dimension (the gate upsamples
-    ``g``; it never downsamples it). ``x`` must be at least ``min_size`` in height and width
+    Both must be 4-D in ``layout`` with ``x_channels`` and ``g_channels`` channels (the
+    constructor arguments ``channel_names`` set them; the messages name them), the same batch
+    size, and ``g`` no larger than ``x`` in either spatial dimension (the gating signal comes
+    from a coarser level). ``x`` must be at least ``min_size`` in height and width
     (``reason`` says why). Unknown (``None``) dimensions pass.
 
     Raises:
         ValueError: naming ``x`` or ``g``, what was expected and what was given.
     """
-    check_feature_map(owner, x_shape, x_channels, layout, name="x")
-    check_feature_map(owner, g_shape, g_channels, layout, name="g")
+    check_feature_map(owner, x_shape, x_channels, layout, name="x", channels_name=channel_names[0])
+    check_feature_map(owner, g_shape, g_channels, layout, name="g", channels_name=channel_names[1])
     bx, bg = x_shape[0], g_shape[0]
     if bx is not None and bg is not None and int(bx) != int(bg):
         raise ValueError(
@@ -121,7 +123,7 @@ def check_decoder_inputs(owner: str, x_shape: Sequence, skip_shape: Sequence, in
         ValueError: naming ``x`` or ``skip``, what was expected and what was given.
     """
     check_feature_map(owner, x_shape, in_channels, layout, name="x")
-    check_feature_map(owner, skip_shape, skip_channels, layout, name="skip")
+    check_feature_map(owner, skip_shape, skip_channels, layout, name="skip", channels_name="skip_channels")
     bx, bs = x_shape[0], skip_shape[0]
     if bx is not None and bs is not None and int(bx) != int(bs):
         raise ValueError(

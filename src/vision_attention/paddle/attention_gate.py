@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._checks import check_optional_positive_int, check_positive_int
+from .._checks import check_bool, check_optional_positive_int, check_positive_int
 from .._frameworks import import_paddle
 from .._unet_common import check_gate_inputs
 
@@ -86,6 +86,7 @@ class AttentionGate(nn.Layer):
 
     def forward(self, x, g, return_attention: bool = False):
         check_gate_inputs(type(self).__name__, x.shape, g.shape, self.F_l, self.F_g, "NCHW")
+        check_bool(type(self).__name__, "return_attention", return_attention)
         g1 = _resize(self.W_g(g), x.shape[2:])
         alpha = self.psi(F.relu(g1 + self.W_x(x)))
         y = x * alpha
@@ -100,7 +101,8 @@ class GridAttentionGate(nn.Layer):
     * ``theta``: a bias-free convolution with kernel = stride = ``sub_sample_factor`` maps
       ``x`` to ``inter_channels`` on a grid ``sub_sample_factor`` times coarser;
     * ``phi``: a 1x1 convolution with bias on ``g``, resampled bilinearly to that grid when its
-      size differs (``^``; in :class:`AttentionUNet` ``g`` is the decoder's input, already on it);
+      size differs (``^``: up, or down without anti-aliasing for a ``g`` between the grid's
+      size and ``x``'s; in :class:`AttentionUNet` ``g`` is the decoder's input, already on it);
     * ``psi``: a 1x1 convolution with bias to one channel; the sigmoid map is upsampled
       bilinearly (half-pixel centres) to ``x``'s size and multiplies ``x``;
     * ``W``: the output transform, a 1x1 convolution with bias and BatchNorm.
@@ -112,7 +114,9 @@ class GridAttentionGate(nn.Layer):
     half-pixel convention the three frameworks share (here ``align_corners=False,
     align_mode=0``). The official ``GridAttentionBlock2D``'s default
     ``sub_sample_factor=(2, 2, 2)`` is a 3-D kernel and does not run on 2-D maps; here the
-    factor is one integer for both axes (default 2). No BatchNorm inside the gate itself,
+    factor is one integer for both axes (default 2). A factor that does not divide ``H`` or
+    ``W`` leaves theta's grid ``floor(H / factor)`` high, as in the official code, and the map
+    is stretched over all of ``x``. No BatchNorm inside the gate itself,
     unlike :class:`AttentionGate`.
 
     Paddle layout note: the conv weights are OIHW as in PyTorch (``theta`` has no bias:
@@ -159,8 +163,10 @@ class GridAttentionGate(nn.Layer):
 
     def forward(self, x, g, return_attention: bool = False):
         check_gate_inputs(type(self).__name__, x.shape, g.shape, self.in_channels,
-                          self.gating_channels, "NCHW", min_size=self.sub_sample_factor,
+                          self.gating_channels, "NCHW", channel_names=("in_channels", "gating_channels"),
+                          min_size=self.sub_sample_factor,
                           reason=f"theta's kernel and stride sub_sample_factor={self.sub_sample_factor}")
+        check_bool(type(self).__name__, "return_attention", return_attention)
         theta_x = self.theta(x)
         phi_g = _resize(self.phi(g), theta_x.shape[2:])
         q = self.psi(F.relu(theta_x + phi_g))
