@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._checks import check_optional_positive_int, check_positive_int
+from .._checks import check_bool, check_optional_positive_int, check_positive_int
 from .._frameworks import import_tensorflow
 from .._unet_common import check_gate_inputs
 
@@ -109,11 +109,12 @@ class AttentionGate(keras.layers.Layer):
                     keras.layers.Activation("sigmoid", name="2")]
         self.built = True
 
-    def __call__(self, x, g, *args, **kwargs):
+    def __call__(self, x, g, return_attention=False, **kwargs):
         # Checked here rather than in call(): Keras 3 rewrites exceptions raised inside call()
         # (adding the call arguments and terminal colour codes); this keeps the message exact.
         check_gate_inputs(type(self).__name__, tuple(x.shape), tuple(g.shape), self.F_l, self.F_g, "NHWC")
-        return super().__call__(x, g, *args, **kwargs)
+        check_bool(type(self).__name__, "return_attention", return_attention)
+        return super().__call__(x, g, return_attention=return_attention, **kwargs)
 
     def call(self, x, g, return_attention=False, training=None):
         x1 = _sequence(self.W_x, x, training)
@@ -132,7 +133,8 @@ class GridAttentionGate(keras.layers.Layer):
       (``padding="valid"``, PyTorch's padding 0) maps ``x`` to ``inter_channels`` on a grid
       ``sub_sample_factor`` times coarser;
     * ``phi``: a 1x1 convolution with bias on ``g``, resampled bilinearly to that grid when its
-      size differs (``^``; in :class:`AttentionUNet` ``g`` is the decoder's input, already on it);
+      size differs (``^``: up, or down without anti-aliasing for a ``g`` between the grid's
+      size and ``x``'s; in :class:`AttentionUNet` ``g`` is the decoder's input, already on it);
     * ``psi``: a 1x1 convolution with bias to one channel; the sigmoid map is upsampled
       bilinearly (half-pixel centres) to ``x``'s size and multiplies ``x``;
     * ``W``: the output transform, a 1x1 convolution with bias and BatchNorm.
@@ -144,7 +146,9 @@ class GridAttentionGate(keras.layers.Layer):
     half-pixel convention the three frameworks share (``tf.image.resize``, no antialiasing,
     also where ``phi(g)`` is shrunk to the grid). The official ``GridAttentionBlock2D``'s
     default ``sub_sample_factor=(2, 2, 2)`` is a 3-D kernel and does not run on 2-D maps; here
-    the factor is one integer for both axes (default 2). No BatchNorm inside the gate itself,
+    the factor is one integer for both axes (default 2). A factor that does not divide ``H`` or
+    ``W`` leaves theta's grid ``floor(H / factor)`` high, as in the official code, and the map
+    is stretched over all of ``x``. No BatchNorm inside the gate itself,
     unlike :class:`AttentionGate`.
 
     Keras layout: ``theta``, ``phi`` and ``psi`` are ``Conv2D`` (kernels HWIO); ``W`` is the
@@ -190,12 +194,14 @@ class GridAttentionGate(keras.layers.Layer):
         self.psi = _conv(1, self.inter_channels, name="psi")
         self.built = True
 
-    def __call__(self, x, g, *args, **kwargs):
+    def __call__(self, x, g, return_attention=False, **kwargs):
         # Checked here rather than in call() (see AttentionGate.__call__).
         check_gate_inputs(type(self).__name__, tuple(x.shape), tuple(g.shape), self.in_channels,
-                          self.gating_channels, "NHWC", min_size=self.sub_sample_factor,
+                          self.gating_channels, "NHWC", channel_names=("in_channels", "gating_channels"),
+                          min_size=self.sub_sample_factor,
                           reason=f"theta's kernel and stride sub_sample_factor={self.sub_sample_factor}")
-        return super().__call__(x, g, *args, **kwargs)
+        check_bool(type(self).__name__, "return_attention", return_attention)
+        return super().__call__(x, g, return_attention=return_attention, **kwargs)
 
     def call(self, x, g, return_attention=False, training=None):
         theta_x = self.theta(x)

@@ -276,4 +276,5 @@ class AttentionUNet(_UNetBase):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 1, base_channels: int = 16,
                  depth: int = 4, gate: str = "seed", **kwargs):
+        check_choice(type(self).__name__, "gate", gate, GATES)  # None would build a plain U-Net
         super().__init__(in_channels, num_classes, base_channels, depth, gate, **kwargs)
