@@ -52,6 +52,15 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
     assert len(results) >= 13
     wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
     assert not wrong
+    # Exercise 08's hints come from a numpy model of each mistake: each must name its mistake
+    # on the real frameworks' output (the model of every resampling convention included).
+    hints = {"gate_align_corners": "align_corners=True gives", "gate_nearest": "nearest-neighbour resampling",
+             "gate_tf1_resize_bilinear": "without half-pixel centres", "gate_psi_no_batchnorm": "without its BatchNorm",
+             "gate_psi_no_sigmoid": "before the sigmoid", "gate_no_relu": "ReLU of the sum",
+             "gate_one_minus_alpha": "x * (1 - alpha)", "gate_returns_alpha": "alpha's shape"}
+    messages = {r.mutant.name: r.first_message for r in results}
+    for name, words in hints.items():
+        assert words in messages[name].partition("Hint: ")[2], (name, messages[name])
 
 
 def test_attention_gate_references_agree_and_the_hints_numpy_gate_is_the_reference(reference):

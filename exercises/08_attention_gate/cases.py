@@ -183,16 +183,18 @@ _RESAMPLING_HINTS = {
 
 
 def _alpha_shape_hint(shape, b, c, h, w, hg, wg):
-    if shape in ((b, c, h, w), (b, h, w, c)):
+    """``shape`` is NCHW: ``run`` turns TensorFlow's 4-D outputs from NHWC first."""
+    if shape == (b, c, h, w):
         return (f"alpha has F_l = {c} channels: psi maps the F_int channels to one, and that single "
                 "map multiplies every channel of x (broadcast), so alpha is (B, 1, H, W)")
-    if shape in ((b, h, w),):
+    if shape == (b, h, w):
         return "keep alpha's channel axis: (B, 1, H, W) in PyTorch and Paddle, (B, H, W, 1) in TensorFlow"
-    if shape in ((b, 1, w, h), (b, w, h, 1)):
+    if shape == (b, 1, w, h):
         return "alpha has H and W swapped: resample W_g(g) to x's (H, W), in that order"
-    if shape in ((b, 1, hg, wg), (b, hg, wg, 1)):
+    if shape == (b, 1, hg, wg):
         return "alpha has g's size: the gate works at x's size (resample W_g(g) up to it, never x down)"
-    return f"alpha is one map per image at x's size: (B, 1, H, W) = {(b, 1, h, w)} (NHWC in TensorFlow)"
+    return (f"alpha is one map per image at x's size: (B, 1, H, W) = {(b, 1, h, w)} here "
+            "((B, H, W, 1) in TensorFlow)")
 
 
 def _alpha_hint(arrays, a):
@@ -224,9 +226,9 @@ def _alpha_hint(arrays, a):
 def _y_hint(arrays, y, a):
     x = arrays["x"].astype(np.float64)
     if y.shape != x.shape:
-        if y.shape == a.shape or y.shape in ((x.shape[0], x.shape[2], x.shape[3], 1),):
+        if y.shape == a.shape:
             return "y has alpha's shape: the gate returns x * alpha, x with every channel scaled by alpha"
-        return f"y has x's shape, {tuple(x.shape)} (NHWC in TensorFlow)"
+        return f"y has x's shape: {tuple(x.shape)} here in NCHW (x's own NHWC shape in TensorFlow)"
     if _close(y, x * (1.0 - a), _FIT):
         return "y = x * (1 - alpha): the gate keeps x where alpha is high, y = x * alpha"
     if _close(y, x + x * a, _FIT):
