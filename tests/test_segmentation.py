@@ -149,6 +149,27 @@ def test_attention_maps_of_every_gate_coarsest_first(torch):
     assert seg.attention_maps(UNet(1, 1, 2, 2), np.zeros((8, 8)))[1] == {}
 
 
+def test_copy_shared_weights_leaves_only_the_gates(torch):
+    from vision_attention.torch import AttentionUNet, UNet
+
+    torch.manual_seed(0)
+    unet = UNet(1, 1, base_channels=2, depth=2)
+    torch.manual_seed(0)
+    att = AttentionUNet(1, 1, base_channels=2, depth=2, gate="grid")
+    own = {k: v.clone() for k, v in att.state_dict().items()}
+    kept = seg.copy_shared_weights(att, unet)
+    assert kept and all(".att_gate." in name for name in kept)
+    assert len(kept) == len([n for n in own if ".att_gate." in n])
+    for name, value in att.state_dict().items():
+        expected = own[name] if name in kept else unet.state_dict()[name]
+        assert torch.equal(value, expected), name
+    assert not torch.equal(own["head.weight"], unet.state_dict()["head.weight"])  # it did copy
+    with pytest.raises(ValueError, match=r"^copy_shared_weights: argument 'source' expected head\.(weight|bias) of shape"):
+        seg.copy_shared_weights(att, UNet(1, 2, base_channels=2, depth=2))
+    with pytest.raises(ValueError, match=r"^copy_shared_weights: argument 'target' expected a torch.nn.Module"):
+        seg.copy_shared_weights({}, unet)
+
+
 # --- training ---------------------------------------------------------------------------------------
 
 def _toy_data():
