@@ -170,6 +170,20 @@ def test_copy_shared_weights_leaves_only_the_gates(torch):
         seg.copy_shared_weights({}, unet)
 
 
+def test_paired_models_share_everything_but_the_gates(torch):
+    unet = seg.paired_model("unet", 4, base_channels=2, depth=2)
+    again = seg.paired_model("unet", 4, base_channels=2, depth=2)
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), again.state_dict().values()))
+    for kind in ("seed", "grid"):
+        att = seg.paired_model(kind, 4, base_channels=2, depth=2)
+        assert att.gate == kind
+        shared = {k: v for k, v in att.state_dict().items() if ".att_gate." not in k}
+        assert shared.keys() == unet.state_dict().keys()
+        assert all(torch.equal(v, unet.state_dict()[k]) for k, v in shared.items())
+    with pytest.raises(ValueError, match=r"^paired_model: argument 'kind' expected one of"):
+        seg.paired_model("attention", 0)
+
+
 # --- training ---------------------------------------------------------------------------------------
 
 def _toy_data():
