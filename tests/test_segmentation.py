@@ -149,6 +149,41 @@ def test_attention_maps_of_every_gate_coarsest_first(torch):
     assert seg.attention_maps(UNet(1, 1, 2, 2), np.zeros((8, 8)))[1] == {}
 
 
+def test_copy_shared_weights_leaves_only_the_gates(torch):
+    from vision_attention.torch import AttentionUNet, UNet
+
+    torch.manual_seed(0)
+    unet = UNet(1, 1, base_channels=2, depth=2)
+    torch.manual_seed(0)
+    att = AttentionUNet(1, 1, base_channels=2, depth=2, gate="grid")
+    own = {k: v.clone() for k, v in att.state_dict().items()}
+    kept = seg.copy_shared_weights(att, unet)
+    assert kept and all(".att_gate." in name for name in kept)
+    assert len(kept) == len([n for n in own if ".att_gate." in n])
+    for name, value in att.state_dict().items():
+        expected = own[name] if name in kept else unet.state_dict()[name]
+        assert torch.equal(value, expected), name
+    assert not torch.equal(own["head.weight"], unet.state_dict()["head.weight"])  # it did copy
+    with pytest.raises(ValueError, match=r"^copy_shared_weights: argument 'source' expected head\.(weight|bias) of shape"):
+        seg.copy_shared_weights(att, UNet(1, 2, base_channels=2, depth=2))
+    with pytest.raises(ValueError, match=r"^copy_shared_weights: argument 'target' expected a torch.nn.Module"):
+        seg.copy_shared_weights({}, unet)
+
+
+def test_paired_models_share_everything_but_the_gates(torch):
+    unet = seg.paired_model("unet", 4, base_channels=2, depth=2)
+    again = seg.paired_model("unet", 4, base_channels=2, depth=2)
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), again.state_dict().values()))
+    for kind in ("seed", "grid"):
+        att = seg.paired_model(kind, 4, base_channels=2, depth=2)
+        assert att.gate == kind
+        shared = {k: v for k, v in att.state_dict().items() if ".att_gate." not in k}
+        assert shared.keys() == unet.state_dict().keys()
+        assert all(torch.equal(v, unet.state_dict()[k]) for k, v in shared.items())
+    with pytest.raises(ValueError, match=r"^paired_model: argument 'kind' expected one of"):
+        seg.paired_model("attention", 0)
+
+
 # --- training ---------------------------------------------------------------------------------------
 
 def _toy_data():

@@ -10,8 +10,11 @@ training function for every run.
   of every epoch; returns a :class:`TrainingResult`.
 * :func:`predict_region` -- whole-region forward pass (padded to a multiple of ``2**depth``) in
   eval mode; :func:`attention_maps` -- every gate's map of an :class:`AttentionUNet` for a tile.
+* :func:`paired_model`, :func:`copy_shared_weights` -- a U-Net and Attention U-Nets of one seed
+  that start from the same shared layers, so a paired difference is the gates' alone.
 * :func:`loss_roughness`, :func:`epochs_to_reach` -- the two measurable readings of "smoother
   loss curves, faster convergence" the chapter checks.
+* :func:`degrade` -- blur and noise for a harder regime built from the same image.
 
 Framework-neutral to import: PyTorch is imported inside the functions that need it
 (:func:`vision_attention._frameworks.import_torch`), so ``import vision_attention.segmentation``
@@ -36,6 +39,9 @@ __all__ = [
     "pad_to_multiple",
     "predict_region",
     "attention_maps",
+    "copy_shared_weights",
+    "MODEL_KINDS",
+    "paired_model",
     "TrainingResult",
     "train_segmentation",
     "loss_roughness",
@@ -285,6 +291,83 @@ def attention_maps(model, tile) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             {name: alpha[0, 0].numpy().astype(np.float32) for name, alpha in maps.items()})
 
 
+# --- paired initialisation ---------------------------------------------------------------------
+
+def copy_shared_weights(target, source) -> list[str]:
+    """Copy every parameter and buffer of ``source`` into ``target`` where the name exists in
+    both (``state_dict`` names); return the names of ``target`` that kept their own values.
+
+    For paired runs: an :class:`~vision_attention.torch.AttentionUNet` and a
+    :class:`~vision_attention.torch.UNet` of the same widths share every name except the gates'
+    (``decoders.<i>.att_gate.*``), so after ``copy_shared_weights(attention_unet, unet)`` the two
+    start from the same encoder, decoder and head and differ only by the gates. Built from one
+    seed without this, their common layers would start from different random values (the
+    gates' initialisation consumes random numbers in between), and an unlucky draw of a shared
+    layer -- for example a 1x1 head whose 8 weights all start negative, so that every pixel
+    starts as background -- would be counted as an effect of the gate.
+
+    Args:
+        target, source: ``torch.nn.Module``.
+
+    Returns:
+        The sorted ``state_dict`` names of ``target`` absent from ``source`` (left unchanged).
+
+    Raises:
+        ValueError: not modules; a shared name with different shapes in the two.
+    """
+    torch = _torch()
+    for name, value in (("target", target), ("source", source)):
+        if not isinstance(value, torch.nn.Module):
+            raise ValueError(f"copy_shared_weights: argument '{name}' expected a torch.nn.Module, got "
+                             f"{type(value).__name__}")
+    theirs = source.state_dict()
+    ours = target.state_dict()
+    for name in sorted(ours.keys() & theirs.keys()):
+        if ours[name].shape != theirs[name].shape:
+            raise ValueError(f"copy_shared_weights: argument 'source' expected {name} of shape "
+                             f"{tuple(ours[name].shape)} (as in 'target'), got {tuple(theirs[name].shape)}")
+    target.load_state_dict({**ours, **{k: v for k, v in theirs.items() if k in ours}})
+    return sorted(ours.keys() - theirs.keys())
+
+
+MODEL_KINDS = ("unet", "seed", "grid")
+"""Kinds of :func:`paired_model`: the plain U-Net, the Attention U-Net with the study notes' gate,
+with the official grid gate."""
+
+
+def paired_model(kind: str, seed: int, *, base_channels: int = 8, depth: int = 3):
+    """The network of one paired run: ``kind`` ``"unet"`` is
+    :class:`~vision_attention.torch.UNet` ``(1, 1, base_channels, depth)`` built right after
+    ``torch.manual_seed(seed)``; ``"seed"`` / ``"grid"`` is
+    :class:`~vision_attention.torch.AttentionUNet` with that gate, built after
+    ``torch.manual_seed(seed)`` too, then given every layer it shares with that U-Net
+    (:func:`copy_shared_weights`). Runs of the three kinds with one seed therefore start from the
+    same encoder, decoder and head and differ only by the gates (whose own initial values come
+    from the seed as well).
+
+    Returns:
+        The model (training mode), one input and one output channel.
+
+    Raises:
+        ValueError: ``kind`` not in :data:`MODEL_KINDS`, ``seed`` not a non-negative int, or
+            the networks' own argument checks.
+    """
+    torch = _torch()
+    from .torch import AttentionUNet, UNet
+
+    check_choice("paired_model", "kind", kind, MODEL_KINDS)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"paired_model: argument 'seed' expected a non-negative int, got {seed!r}")
+    torch.manual_seed(int(seed))
+    unet = UNet(1, 1, base_channels=base_channels, depth=depth)
+    if kind == "unet":
+        return unet
+    torch.manual_seed(int(seed))
+    model = AttentionUNet(1, 1, base_channels=base_channels, depth=depth, gate=kind)
+    copy_shared_weights(model, unet)
+    return model
+
+
 # --- training ----------------------------------------------------------------------------------
 
 @dataclass
@@ -301,7 +384,8 @@ class TrainingResult:
       (``time.perf_counter``, evaluation excluded), ``eval_seconds`` -- of the evaluation;
       ``threads`` -- ``torch.get_num_threads()`` during the run. Timings depend on the machine
       and its load; they are not reproducible numbers, the losses and scores are.
-    * ``parameters``: trainable parameters of the model; ``model``: the trained model.
+    * ``parameters``: trainable parameters of the model; ``model``: the trained model;
+      ``seed``, ``schedule``, ``epochs``, ``steps_per_epoch``, ``batch_size``, ``lr``: the settings.
     """
 
     seed: int
