@@ -190,7 +190,7 @@ def load_image(name: str = "astronaut", size: int | None = 224) -> np.ndarray:
 def provenance_table(include_datasets: bool = False):
     """A :class:`pandas.DataFrame` with name, description, source and licence of every image
     (:data:`IMAGES`), indexed by name; with ``include_datasets=True`` the data sets of
-    :data:`DATASETS` (the handwritten digits) follow as further rows.
+    :data:`DATASETS` (the handwritten digits, the annotated nuclei, the HeLa frames) follow as further rows.
 
     Raises:
         ValueError: ``include_datasets`` not a bool.
