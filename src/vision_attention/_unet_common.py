@@ -26,6 +26,16 @@ def _spatial(shape: Sequence, layout: str) -> tuple:
     return (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
 
 
+def _check_same_batch(owner: str, name: str, x_shape: Sequence, other_shape: Sequence) -> None:
+    """ValueError naming ``name`` unless its batch size is ``x``'s (unknown sizes pass)."""
+    bx, bo = x_shape[0], other_shape[0]
+    if bx is not None and bo is not None and int(bx) != int(bo):
+        raise ValueError(
+            f"{owner}: argument '{name}' expected the batch size of x ({int(bx)}), got {int(bo)} in "
+            f"shape {tuple(other_shape)}"
+        )
+
+
 def _twice(size):
     return "?" if size is None else 2 * size
 
@@ -61,12 +71,7 @@ def check_gate_inputs(
     """
     check_feature_map(owner, x_shape, x_channels, layout, name="x", channels_name=channel_names[0])
     check_feature_map(owner, g_shape, g_channels, layout, name="g", channels_name=channel_names[1])
-    bx, bg = x_shape[0], g_shape[0]
-    if bx is not None and bg is not None and int(bx) != int(bg):
-        raise ValueError(
-            f"{owner}: argument 'g' expected the batch size of x ({int(bx)}), got {int(bg)} in shape "
-            f"{tuple(g_shape)}"
-        )
+    _check_same_batch(owner, "g", x_shape, g_shape)
     (hx, wx), (hg, wg) = _spatial(x_shape, layout), _spatial(g_shape, layout)
     if (hx is not None and hx < min_size) or (wx is not None and wx < min_size):
         raise ValueError(
@@ -124,12 +129,7 @@ def check_decoder_inputs(owner: str, x_shape: Sequence, skip_shape: Sequence, in
     """
     check_feature_map(owner, x_shape, in_channels, layout, name="x")
     check_feature_map(owner, skip_shape, skip_channels, layout, name="skip", channels_name="skip_channels")
-    bx, bs = x_shape[0], skip_shape[0]
-    if bx is not None and bs is not None and int(bx) != int(bs):
-        raise ValueError(
-            f"{owner}: argument 'skip' expected the batch size of x ({int(bx)}), got {int(bs)} in "
-            f"shape {tuple(skip_shape)}"
-        )
+    _check_same_batch(owner, "skip", x_shape, skip_shape)
     (hx, wx), (hs, ws) = _spatial(x_shape, layout), _spatial(skip_shape, layout)
     if any(a is not None and b is not None and b != 2 * a for a, b in ((hx, hs), (wx, ws))):
         raise ValueError(

@@ -34,16 +34,23 @@ RESIZE_MODES = ("area", "nearest")
 """The mask resizing modes of :func:`resize_masks`."""
 
 
-def _array3d(owner: str, name: str, value, what: str) -> np.ndarray:
-    """``value`` as a finite 3-D float array (float32 and float64 kept, anything else made
-    float64), else ValueError naming ``owner`` and ``name``."""
-    expected = f"a 3-D array {what} of finite real numbers"
+def _real_array(owner: str, name: str, value, expected: str) -> np.ndarray:
+    """``numpy.asarray(value)`` if it is an array of bools or real numbers, else ValueError
+    naming ``owner``, ``name`` and ``expected``."""
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got {value!r} ({err})") from None
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got dtype {array.dtype}")
+    return array
+
+
+def _array3d(owner: str, name: str, value, what: str) -> np.ndarray:
+    """``value`` as a finite 3-D float array (float32 and float64 kept, anything else made
+    float64), else ValueError naming ``owner`` and ``name``."""
+    expected = f"a 3-D array {what} of finite real numbers"
+    array = _real_array(owner, name, value, expected)
     if array.ndim != 3 or 0 in array.shape:
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got shape {array.shape}")
     if array.dtype not in (np.float32, np.float64):
@@ -251,12 +258,7 @@ def _binary_pair(owner: str, pred, target) -> tuple[np.ndarray, np.ndarray, bool
     arrays = []
     for name, value in (("pred", pred), ("target", target)):
         expected = "a 2-D (H, W) or 3-D (N, H, W) binary mask (bool, or numbers 0 and 1)"
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{owner}: argument '{name}' expected {expected}, got {value!r} ({err})") from None
-        if array.dtype.kind not in "biuf":
-            raise ValueError(f"{owner}: argument '{name}' expected {expected}, got dtype {array.dtype}")
+        array = _real_array(owner, name, value, expected)
         if array.ndim not in (2, 3) or 0 in array.shape:
             raise ValueError(f"{owner}: argument '{name}' expected {expected}, got shape {array.shape}")
         if array.dtype.kind != "b":
