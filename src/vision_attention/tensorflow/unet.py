@@ -10,7 +10,7 @@ it (see :mod:`vision_attention.tensorflow.models.resnet`):
 * :func:`double_conv` returns a :class:`DoubleConv`, whose children are attributes named
   ``"0"`` ... ``"5"`` (conv, BN, ReLU, conv, BN, ReLU), as the ``nn.Sequential`` PyTorch's
   ``double_conv`` returns;
-* the gates keep their own sequences as lists (see :mod:`.attention_gate`);
+* the gates keep their own sequences as lists (see :mod:`vision_attention.tensorflow.attention_gate`);
 * ``pool`` (``MaxPooling2D``) and the ReLUs have no weights and no canonical names.
 
 Leaves are ``Conv2D`` (kernel HWIO), ``Conv2DTranspose`` (kernel ``(kH, kW, O, I)``, canonical
