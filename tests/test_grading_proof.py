@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from vision_attention.grading import build_release, grade, load_exercises, signatures, solution_regions, strip_markers
-from vision_attention.grading.grader import build_cases, compute_reference
+from vision_attention.grading.grader import build_cases, compute_reference, load_cases_module
 from vision_attention.grading.mutants import check_mutants, load_mutants, table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +52,52 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
     assert len(results) >= 13
     wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
     assert not wrong
+    # Exercise 08's hints come from a numpy model of each mistake: each must name its mistake
+    # on the real frameworks' output (the model of every resampling convention included).
+    hints = {"gate_align_corners": "align_corners=True gives", "gate_nearest": "nearest-neighbour resampling",
+             "gate_tf1_resize_bilinear": "without half-pixel centres", "gate_psi_no_batchnorm": "without its BatchNorm",
+             "gate_psi_no_sigmoid": "before the sigmoid", "gate_no_relu": "ReLU of the sum",
+             "gate_one_minus_alpha": "x * (1 - alpha)", "gate_returns_alpha": "alpha's shape"}
+    messages = {r.mutant.name: r.first_message for r in results}
+    for name, words in hints.items():
+        assert words in messages[name].partition("Hint: ")[2], (name, messages[name])
+
+
+def test_attention_gate_references_agree_and_the_hints_numpy_gate_is_the_reference(reference):
+    """Exercise 08: the three reference solutions resample alike (half-pixel centres), the numpy
+    gate that its hints compare against equals them, every other resampling convention and
+    every left-out step is over 10 times the tolerance away where g is resampled (so the mutants'
+    points are what the manifest says), and resampling g before W_g is the same gate (the
+    task sheet's fact, checked here in float64 for every convention)."""
+    (e,) = load_exercises(ROOT, ["08"])
+    cases = load_cases_module(e)
+    tol = {"atol": e.atol, "rtol": e.rtol}
+    for case, _init, arrays in build_cases(e, SEED):
+        outputs = {fw: reference[(e.id, fw)][case.id] for fw in e.frameworks}
+        for fw in ("paddle", "tensorflow"):
+            for name in ("attention", "y"):
+                np.testing.assert_allclose(outputs[fw][name], outputs["torch"][name], **tol,
+                                           err_msg=f"{case.id} {fw} {name}")
+        alpha = cases._variant(arrays)
+        for fw in e.frameworks:
+            np.testing.assert_allclose(outputs[fw]["attention"], alpha, **tol, err_msg=f"{case.id} {fw}")
+        resampled = arrays["g"].shape[2:] != arrays["x"].shape[2:]
+        assert resampled == (case.id != "public-3"), case.id
+        for change in ({"mode": "align_corners"}, {"mode": "asymmetric"}, {"mode": "nearest"},
+                       {"mode": "nearest_half"}, {"relu": False}, {"psi_bn": False}, {"sigmoid": False}):
+            gap = np.abs(cases._variant(arrays, **change) - alpha).max()
+            if resampled or "mode" not in change:
+                assert gap > 10 * (e.atol + e.rtol), (case.id, change, gap)
+            else:
+                assert gap < 1e-12, (case.id, change, gap)
+        a = {k: v.astype(np.float64) for k, v in arrays.items()}
+        (hx, wx), (hg, wg) = a["x"].shape[2:], a["g"].shape[2:]
+        for mode in ("half_pixel", "align_corners", "asymmetric", "nearest", "nearest_half"):
+            rh, rw = cases._resampling(hx, hg, mode), cases._resampling(wx, wg, mode)
+            np.testing.assert_allclose(rh.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+            after = np.einsum("Hh,bchw,Ww->bcHW", rh, cases._project(a, "W_g", a["g"]), rw)
+            before = cases._project(a, "W_g", np.einsum("Hh,bchw,Ww->bcHW", rh, a["g"], rw))
+            np.testing.assert_allclose(before, after, rtol=0, atol=1e-12, err_msg=f"{case.id} {mode}")
 
 
 def test_mutant_table_covers_the_required_mistakes_and_cheats():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision_attention.metrics import mask_iou, pointing_chance, pointing_game, resize_masks
+from vision_attention.metrics import dice_score, iou_score, mask_iou, pointing_chance, pointing_game, resize_masks
 
 
 def _mask(rows: list[str]) -> np.ndarray:
@@ -125,3 +125,57 @@ def test_pointing_chance_by_hand():
 def test_bad_arguments_name_the_function_and_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^\w+: argument '{argument}' expected .*, got "):
         call()
+
+
+# --- Dice and IoU of binary segmentation masks, against scikit-learn ---------------------------
+
+
+def _random_masks(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Eight pairs of 17x19 masks of different densities (sparse to dense), plus an empty pair
+    and an empty prediction for a non-empty target."""
+    rng = np.random.default_rng(seed)
+    density = np.linspace(0.05, 0.9, 8)[:, None, None]
+    target = rng.uniform(size=(8, 17, 19)) < density
+    pred = np.where(rng.uniform(size=target.shape) < 0.8, target, ~target)  # 20 % of pixels flipped
+    empty = np.zeros((1, 17, 19), bool)
+    return np.concatenate([pred, empty, empty]), np.concatenate([target, empty, target[:1]])
+
+
+def test_dice_is_sklearns_f1_and_iou_its_jaccard_per_image():
+    from sklearn.metrics import f1_score, jaccard_score
+
+    pred, target = _random_masks()
+    dice, iou = dice_score(pred, target), iou_score(pred, target)
+    assert dice.shape == iou.shape == (10,) and dice.dtype == iou.dtype == np.float64
+    for i in range(10):  # zero_division=1.0: empty against empty is a perfect 1
+        f1 = f1_score(target[i].ravel(), pred[i].ravel(), zero_division=1.0)
+        jaccard = jaccard_score(target[i].ravel(), pred[i].ravel(), zero_division=1.0)
+        assert dice[i] == pytest.approx(f1, abs=1e-12) and iou[i] == pytest.approx(jaccard, abs=1e-12)
+    assert dice[8] == iou[8] == 1.0 and dice[9] == iou[9] == 0.0
+    assert 0.2 < dice[:8].min() < dice[:8].max() < 0.95  # the cases are not trivial
+
+
+def test_dice_and_iou_of_one_image_are_floats_and_take_numbers_0_and_1():
+    pred, target = _random_masks(1)
+    d = dice_score(pred[3].astype(np.float32), target[3].astype(np.uint8))
+    assert isinstance(d, float) and d == pytest.approx(dice_score(pred, target)[3])
+    i = iou_score(pred[3], target[3])
+    assert isinstance(i, float) and i == pytest.approx(d / (2 - d))  # IoU = D / (2 - D)
+    # a hand case: P = 3 pixels, T = 2 pixels, 1 shared -> Dice 2/5, IoU 1/4
+    p = np.array([[1, 1, 1, 0]])
+    t = np.array([[1, 0, 0, 1]])
+    assert dice_score(p, t) == pytest.approx(0.4) and iou_score(p, t) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("function", [dice_score, iou_score])
+@pytest.mark.parametrize("pred, target, argument, message", [
+    (np.full((4, 4), 0.5), np.zeros((4, 4)), "pred", "other values such as"),
+    (np.zeros((4, 4)), np.full((4, 4), 2), "target", "other values such as"),
+    (np.zeros((4, 4)), np.zeros((4, 5)), "target", "the shape of 'pred'"),
+    (np.zeros(4), np.zeros(4), "pred", "got shape"),
+    (np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 4, 4)), "pred", "got shape"),
+    (np.array([["a"]]), np.zeros((1, 1)), "pred", "got dtype"),
+])
+def test_dice_and_iou_reject_bad_masks(function, pred, target, argument, message):
+    with pytest.raises(ValueError, match=rf"^{function.__name__}: argument '{argument}' expected .*{message}"):
+        function(pred, target)

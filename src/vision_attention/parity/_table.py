@@ -77,7 +77,10 @@ class ParityTable(pd.DataFrame):
         if "name" not in attrs:
             return ""
         kwargs = ", ".join(f"{k}={v!r}" for k, v in attrs.get("kwargs", {}).items())
-        return f"{attrs['name']}({kwargs}), input {tuple(attrs.get('input_shape', ()))} NCHW float32"
+        shape = tuple(attrs.get("input_shape", ()))
+        if shape and isinstance(shape[0], tuple):  # several inputs: (x, g) of a gate
+            return f"{attrs['name']}({kwargs}), inputs {' and '.join(map(str, shape))} NCHW float32"
+        return f"{attrs['name']}({kwargs}), input {shape} NCHW float32"
 
     def _shown_columns(self) -> list[str]:
         """The data columns worth printing (see ``_RELATIVE`` and ``_OPTIONAL``)."""

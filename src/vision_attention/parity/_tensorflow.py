@@ -31,6 +31,7 @@ FRAMEWORK = "tensorflow"
 _KINDS = (
     (keras.layers.Conv2D, "conv2d"),
     (keras.layers.Conv1D, "conv1d"),
+    (keras.layers.Conv2DTranspose, "conv_transpose2d"),
     (keras.layers.DepthwiseConv2D, "depthwise"),
     (keras.layers.Dense, "linear"),
     (keras.layers.BatchNormalization, "batchnorm"),
@@ -162,39 +163,48 @@ def supports_attention(module) -> bool:
     return "return_attention" in inspect.signature(module.call).parameters
 
 
-def _call(module, t):
+def _call(module, ts):
     if supports_attention(module):
-        return module(t, return_attention=True, training=False)
-    return module(t, training=False), {}
+        return module(*ts, return_attention=True, training=False)
+    return module(*ts, training=False), {}
 
 
-def run(module, x: np.ndarray, grad: bool):
-    """Inference-mode forward of ``module`` on ``x`` (NHWC), optionally d(sum(output))/dx."""
-    t = tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))
+def _tensors(xs) -> list:
+    """The module's positional inputs (a tuple of NHWC arrays) as tensors."""
+    return [tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32)) for x in xs]
+
+
+def run(module, xs: tuple, grad: bool):
+    """Inference-mode forward of ``module`` on its inputs ``xs`` (a tuple of NHWC arrays,
+    passed positionally), optionally the tuple of d(sum(output))/dx, one per input."""
+    ts = _tensors(xs)
     g = None
     if grad:
         with tf.GradientTape() as tape:
-            tape.watch(t)
-            y, attention = _call(module, t)
+            for t in ts:
+                tape.watch(t)
+            y, attention = _call(module, ts)
             total = tf.reduce_sum(y)
-        g = tape.gradient(total, t).numpy()
+        g = tuple(d.numpy() for d in tape.gradient(total, ts))
     else:
-        y, attention = _call(module, t)
+        y, attention = _call(module, ts)
     outputs = {"output": np.asarray(y)}
     outputs.update({k: np.asarray(v) for k, v in attention.items()})
     return outputs, g
 
 
-def ensure_built(module, input_shape: tuple[int, ...]) -> None:
+def ensure_built(module, input_shapes) -> None:
     """Create the weights of an unbuilt Keras model by calling it once on zeros of
-    ``input_shape`` (NHWC), in inference mode."""
+    ``input_shapes`` (one NHWC shape, or a tuple of them for a module with several inputs),
+    in inference mode."""
     if all(layer.built for _, layer in named_layers(module) if _kind(layer)):
         return
-    _call(module, tf.zeros(input_shape, tf.float32))
+    shapes = (input_shapes,) if all(isinstance(d, int) for d in input_shapes) else tuple(input_shapes)
+    _call(module, [tf.zeros(shape, tf.float32) for shape in shapes])
 
 
-def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
-    """One training step: ``module(x, training=True)`` on ``x`` (NHWC) under a
+def train_step(module, xs: tuple, target: np.ndarray, lr: float):
+    """One training step: ``module(*xs, training=True)`` on the inputs ``xs`` (NHWC) under a
     ``tf.GradientTape``, the loss ``0.5 * mean((y - target)^2)``, its gradients with respect
     to ``module.trainable_weights``, one ``keras.optimizers.SGD`` step (``lr``, no momentum).
 
@@ -220,9 +230,9 @@ def train_step(module, x: np.ndarray, target: np.ndarray, lr: float):
     variables = list(module.trainable_weights)
     optimizer = keras.optimizers.SGD(learning_rate=lr)
     try:
-        t = tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))
+        ts = _tensors(xs)
         with tf.GradientTape() as tape:
-            y = module(t, training=True)
+            y = module(*ts, training=True)
             if tuple(y.shape) != tuple(target.shape):
                 raise TargetShapeError(y.shape)
             loss = 0.5 * tf.reduce_mean((y - tf.convert_to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)

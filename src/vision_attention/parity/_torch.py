@@ -20,6 +20,7 @@ FRAMEWORK = "torch"
 _KINDS = (
     (nn.Conv2d, "conv2d"),
     (nn.Conv1d, "conv1d"),
+    (nn.ConvTranspose2d, "conv_transpose2d"),
     (nn.Linear, "linear"),
     (nn.modules.batchnorm._BatchNorm, "batchnorm"),
 )
@@ -93,32 +94,37 @@ def supports_attention(module) -> bool:
     return "return_attention" in inspect.signature(module.forward).parameters
 
 
-def run(module: nn.Module, x: np.ndarray, grad: bool):
-    """Eval-mode forward of ``module`` on ``x`` (framework layout), optionally the input gradient.
+def _tensors(xs, requires_grad: bool = False) -> tuple[torch.Tensor, ...]:
+    """The module's positional inputs (a tuple of framework-layout arrays) as tensors."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).requires_grad_(requires_grad)
+                 for x in xs)
 
-    Returns ``(outputs, input_grad)``: ``outputs`` maps ``"output"`` (and the attention keys
-    when the module supports ``return_attention``) to numpy arrays; ``input_grad`` is
-    d(sum(output))/dx or ``None``.
+
+def run(module: nn.Module, xs: tuple, grad: bool):
+    """Eval-mode forward of ``module`` on its inputs ``xs`` (a tuple of framework-layout
+    arrays, passed positionally), optionally the input gradients.
+
+    Returns ``(outputs, input_grads)``: ``outputs`` maps ``"output"`` (and the attention keys
+    when the module supports ``return_attention``) to numpy arrays; ``input_grads`` is the
+    tuple of d(sum(output))/dx, one per input, or ``None``.
     """
     module.eval()
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    if grad:
-        t.requires_grad_(True)
+    ts = _tensors(xs, grad)
     with torch.set_grad_enabled(grad):
         if supports_attention(module):
-            y, attention = module(t, return_attention=True)
+            y, attention = module(*ts, return_attention=True)
         else:
-            y, attention = module(t), {}
-        g = torch.autograd.grad(y.sum(), t)[0].numpy() if grad else None
+            y, attention = module(*ts), {}
+        g = tuple(d.numpy() for d in torch.autograd.grad(y.sum(), ts)) if grad else None
     outputs = {"output": y.detach().numpy()}
     outputs.update({k: v.detach().numpy() for k, v in attention.items()})
     return outputs, g
 
 
-def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
+def calibrate_batchnorm(module: nn.Module, xs: tuple, choose) -> None:
     """Set every BatchNorm's running statistics from the statistics of its own input.
 
-    One eval-mode forward pass on ``x`` (NCHW); a pre-hook on each BatchNorm computes the
+    One eval-mode forward pass on the inputs ``xs`` (a tuple of NCHW arrays); a pre-hook on each BatchNorm computes the
     per-channel mean and (biased) variance of the layer's input (over every axis but 1), asks
     ``choose(mean, var) -> (running_mean, running_var)`` (float64 arrays) and writes the
     result before the layer runs, so later layers see calibrated activations. A module
@@ -140,14 +146,15 @@ def calibrate_batchnorm(module: nn.Module, x: np.ndarray, choose) -> None:
     module.eval()
     try:
         with torch.no_grad():
-            module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+            module(*_tensors(xs))
     finally:
         for handle in handles:
             handle.remove()
 
 
-def train_step(module: nn.Module, x: np.ndarray, target: np.ndarray, lr: float):
-    """One training step of ``module``: training-mode forward on ``x`` (NCHW), the loss
+def train_step(module: nn.Module, xs: tuple, target: np.ndarray, lr: float):
+    """One training step of ``module``: training-mode forward on its inputs ``xs`` (a tuple of
+    NCHW arrays), the loss
     ``0.5 * mean((y - target)^2)``, its gradients, one ``torch.optim.SGD`` step (``lr``, no
     momentum, no weight decay). The module is left in eval mode.
 
@@ -167,7 +174,7 @@ def train_step(module: nn.Module, x: np.ndarray, target: np.ndarray, lr: float):
     module.train()
     try:
         optimizer.zero_grad(set_to_none=True)
-        y = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        y = module(*_tensors(xs))
         if tuple(y.shape) != tuple(target.shape):
             raise TargetShapeError(y.shape)
         loss = 0.5 * torch.mean((y - torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32))) ** 2)

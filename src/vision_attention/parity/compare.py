@@ -76,11 +76,60 @@ def _import_framework_package(framework: str):
     return importlib.import_module(f"vision_attention.{framework}")
 
 
-def _example_input_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
-    """NHWC shape of a small input that builds a Keras model's weights."""
+def _unet_size(kwargs: Mapping) -> int:
+    return 2 * 2 ** int(kwargs.get("depth", 4))  # two pixels at the bottleneck
+
+
+MULTI_INPUT_SHAPES = {
+    "AttentionGate": lambda kw: ((kw["F_l"], 8, 8), (kw["F_g"], 4, 4)),
+    "GridAttentionGate": lambda kw: ((kw["in_channels"], 8, 8), (kw["gating_channels"], 4, 4)),
+    "DecoderBlock": lambda kw: ((kw["in_channels"], 4, 4), (kw["skip_channels"], 8, 8)),
+    "DecoderBlockWithAttention": lambda kw: ((kw["in_channels"], 4, 4), (kw["skip_channels"], 8, 8)),
+    "UNet": lambda kw: ((kw.get("in_channels", 1), _unet_size(kw), _unet_size(kw)),),
+    "AttentionUNet": lambda kw: ((kw.get("in_channels", 1), _unet_size(kw), _unet_size(kw)),),
+}
+"""Modules whose example input is not one ``(in_channels, H, W)`` map: ``name -> f(kwargs)``
+giving the ``(C, H, W)`` shape of each positional input (an attention gate's skip features and
+its coarser gating signal; a U-Net's image, of a size its poolings divide). Used to build Keras
+weights (:func:`build_module`) and to calibrate BatchNorm statistics
+(:func:`~vision_attention.parity.random_weights`); the module's constructor arguments must be
+given by keyword."""
+
+
+def example_input_shapes(name: str, kwargs: Mapping, batch: int, default_channels: int,
+                         default_size: int) -> tuple[tuple[int, int, int, int], ...]:
+    """NCHW shapes of the example inputs of module ``name`` built with ``kwargs``: from
+    :data:`MULTI_INPUT_SHAPES`, for whole networks ``(batch, 3, 32, 32)``, else one
+    ``(batch, in_channels or default_channels, default_size, default_size)``."""
+    if name in MULTI_INPUT_SHAPES:
+        try:
+            shapes = MULTI_INPUT_SHAPES[name](kwargs)
+        except KeyError as missing:
+            raise ValueError(f"{name}: constructor argument {missing} must be given by keyword") from None
+        return tuple((batch, *(int(d) for d in shape)) for shape in shapes)
     if name in NETWORKS:
-        return (1, 32, 32, 3)
-    return (1, 8, 8, int(kwargs.get("in_channels", 4)))
+        return ((batch, 3, 32, 32),)
+    return ((batch, int(kwargs.get("in_channels", default_channels)), default_size, default_size),)
+
+
+def _example_input_shape(name: str, kwargs: Mapping) -> tuple[tuple[int, int, int, int], ...]:
+    """NHWC shapes of small inputs that build a Keras model's weights."""
+    return tuple((b, h, w, c) for b, c, h, w in example_input_shapes(name, kwargs, 1, 4, 8))
+
+
+def as_inputs(owner: str, x_nchw) -> tuple[np.ndarray, ...]:
+    """A module's positional inputs as a tuple of float32 NCHW arrays: a ``tuple`` holds one
+    array per input (an attention gate's ``(x, g)``), anything else is the single input.
+
+    Raises:
+        ValueError: an empty tuple.
+    """
+    if isinstance(x_nchw, tuple):
+        if not x_nchw:
+            raise ValueError(f"{owner}: argument 'x_nchw' expected an array or a non-empty tuple of "
+                             f"arrays (one per input of the module), got ()")
+        return tuple(np.asarray(x, dtype=np.float32) for x in x_nchw)
+    return (np.asarray(x_nchw, dtype=np.float32),)
 
 
 def build_module(framework: str, name: str, /, **kwargs):
@@ -119,25 +168,26 @@ def build_module(framework: str, name: str, /, **kwargs):
 
 
 def run_module(framework: str, module, x_nchw, grad: bool = True):
-    """Run ``module`` in eval/inference mode on an NCHW float32 input.
+    """Run ``module`` in eval/inference mode on NCHW float32 input(s).
 
-    The input is converted to the framework's layout (NHWC for TensorFlow) and everything
+    The inputs are converted to the framework's layout (NHWC for TensorFlow) and everything
     returned is converted back to NCHW.
 
     Args:
         framework: ``"torch"``, ``"paddle"`` or ``"tensorflow"``; must be ``module``'s.
         module: the module (switched to eval mode for torch and paddle).
-        x_nchw: array-like ``(B, C, H, W)``, cast to float32.
-        grad: also compute the input gradient.
+        x_nchw: array-like ``(B, C, H, W)``, cast to float32; for a module with several
+            inputs a ``tuple`` of them, passed positionally (``(x, g)`` for an attention gate).
+        grad: also compute the input gradient(s).
 
     Returns:
         ``(outputs, input_grad)``: ``outputs`` is ``{"output": y}`` plus the attention maps
         (``"channel"``, ``"spatial"``, ...) when the module accepts ``return_attention``,
-        numpy float32 arrays in NCHW; ``input_grad`` is d(sum(y))/dx ``(B, C, H, W)`` or
-        ``None`` when ``grad`` is false.
+        numpy float32 arrays in NCHW; ``input_grad`` is d(sum(y))/dx ``(B, C, H, W)`` (a tuple,
+        one per input, when ``x_nchw`` is a tuple) or ``None`` when ``grad`` is false.
 
     Raises:
-        ValueError: ``framework`` is not ``module``'s framework (or unknown).
+        ValueError: ``framework`` is not ``module``'s framework (or unknown); an empty tuple.
     """
     check_framework(framework)
     actual = framework_of(module)
@@ -146,11 +196,12 @@ def run_module(framework: str, module, x_nchw, grad: bool = True):
             f"run_module: argument 'framework' expected {actual!r} (the module's framework), "
             f"got {framework!r}"
         )
-    x = np.asarray(x_nchw, dtype=np.float32)
-    outputs, g = backend(framework).run(module, activation_to_framework(framework, x), grad)
+    xs = as_inputs("run_module", x_nchw)
+    outputs, g = backend(framework).run(module, tuple(activation_to_framework(framework, x) for x in xs), grad)
     outputs = outputs_from_framework(framework, outputs)
     if g is not None:
-        g = activation_from_framework(framework, g)
+        g = tuple(activation_from_framework(framework, d) for d in g)
+        g = g if isinstance(x_nchw, tuple) else g[0]
     return outputs, g
 
 
@@ -175,6 +226,17 @@ def _max_abs_rel(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]
     return diff, rel
 
 
+def _max_abs_rel_over(a, b, what: str) -> tuple[float, float]:
+    """:func:`_max_abs_rel` of one array, or the largest of each over a tuple of arrays (the
+    input gradients of a module with several inputs)."""
+    if not isinstance(a, tuple):
+        return _max_abs_rel(a, b, what)
+    if not isinstance(b, tuple) or len(a) != len(b):
+        raise ValueError(f"difference_table: {what}s differ in number of inputs")
+    pairs = [_max_abs_rel(x, y, f"{what} {i}") for i, (x, y) in enumerate(zip(a, b))]
+    return max(p[0] for p in pairs), max(p[1] for p in pairs)
+
+
 def difference_table(
     results: Mapping[str, tuple],
     *,
@@ -186,12 +248,15 @@ def difference_table(
     judge them against the parity contract's tolerances.
 
     Args:
-        results: ``{framework: (outputs, input_grad)}`` or ``{framework: (outputs, input_grad,
+        results: ``{framework: (outputs, input_grad)}`` (``input_grad`` one array, or a tuple
+            of them for a module with several inputs, whose largest differences are tabulated)
+            or ``{framework: (outputs, input_grad,
             training)}`` in the order of the comparison, ``training`` a
             :class:`~vision_attention.parity.training.TrainingStep` (or ``None``); the first of
             each pair is the reference.
         name: the module's name; a name of :data:`NETWORKS` selects the whole-network tolerance.
-        kwargs, input_shape: the module's constructor arguments and the input shape, for the
+        kwargs, input_shape: the module's constructor arguments and the input shape (a tuple
+            of shapes for several inputs), for the
             caption.
 
     Returns:
@@ -237,7 +302,7 @@ def difference_table(
         grad_abs = grad_rel = float("nan")
         has_grad = grad_a is not None and grad_b is not None
         if has_grad:
-            grad_abs, grad_rel = _max_abs_rel(grad_a, grad_b, f"{a}-{b} input gradient")
+            grad_abs, grad_rel = _max_abs_rel_over(grad_a, grad_b, f"{a}-{b} input gradient")
         attention = [
             _max_abs_rel(out_a[k], out_b[k], f"{a}-{b} attention {k!r}")[0]
             for k in sorted(out_a)
@@ -262,7 +327,9 @@ def difference_table(
     if kwargs is not None:
         table.attrs["kwargs"] = dict(kwargs)
     if input_shape is not None:
-        table.attrs["input_shape"] = tuple(int(d) for d in input_shape)
+        nested = len(input_shape) > 0 and not isinstance(input_shape[0], (int, np.integer))
+        table.attrs["input_shape"] = (tuple(tuple(int(d) for d in s) for s in input_shape) if nested
+                                      else tuple(int(d) for d in input_shape))
     return table
 
 
@@ -290,7 +357,9 @@ def compare_frameworks(
     Args:
         name: module class name or a whole network of :data:`NETWORKS` (positional-only, as
             ``x_nchw``, so ``name=`` in ``kwargs`` is ``create_vision_backbone``'s).
-        x_nchw: input ``(B, C, H, W)``, cast to float32.
+        x_nchw: input ``(B, C, H, W)``, cast to float32; a ``tuple`` of inputs for a module with
+            several (``(x, g)`` for an attention gate): the gradient columns then hold the
+            largest difference over the inputs' gradients.
         frameworks: at least two of ``("torch", "paddle", "tensorflow")``; pairs are
             formed in this order (``torch-paddle``, ``torch-tensorflow``, ``paddle-tensorflow``).
         seed: seed of the weights (and of the training target).
@@ -328,7 +397,8 @@ def compare_frameworks(
             f"compare_frameworks: argument 'training' expected False or None for {name!r} "
             f"(the contract has no training tolerance for whole networks), got True"
         )
-    x = np.asarray(x_nchw, dtype=np.float32)
+    xs = as_inputs("compare_frameworks", x_nchw)
+    x = xs[0]
     if training and x.ndim == 4 and x.shape[0] < 2:
         raise ValueError(
             f"compare_frameworks: argument 'training' expected False or None for a batch of one "
@@ -336,18 +406,20 @@ def compare_frameworks(
         )
     if training is None:
         training = name not in NETWORKS and x.ndim == 4 and x.shape[0] >= 2
+    inputs = xs if isinstance(x_nchw, tuple) else x
     weights = random_weights(name, seed=seed, **kwargs)
     results, target = {}, None
     # Build in the safe import order (paddle before tensorflow), report in the given order.
     for fw in sorted(frameworks, key=FRAMEWORKS.index):
         module = build_module(fw, name, **kwargs)
         load_weights(module, weights)
-        outputs, input_grad = run_module(fw, module, x, grad=grad)
+        outputs, input_grad = run_module(fw, module, inputs, grad=grad)
         step = None
         if training:
             if target is None:
                 target = np.random.default_rng([seed, 1]).standard_normal(outputs["output"].shape)
-            step = train_step(fw, module, x, target, DEFAULT_LR if lr is None else lr)
+            step = train_step(fw, module, inputs, target, DEFAULT_LR if lr is None else lr)
         results[fw] = (outputs, input_grad, step)
     results = {fw: results[fw] for fw in frameworks}
-    return difference_table(results, name=name, kwargs=kwargs, input_shape=x.shape)
+    shape = tuple(a.shape for a in xs) if isinstance(x_nchw, tuple) else x.shape
+    return difference_table(results, name=name, kwargs=kwargs, input_shape=shape)

@@ -3,18 +3,19 @@
 The canonical weight format is PyTorch's: a ``dict[str, numpy.ndarray]`` keyed like
 ``state_dict()`` (without ``num_batches_tracked``), float32, with these layouts:
 
-============  ==========================  ===========================  =================================
-leaf kind     PyTorch (canonical)         Paddle                       Keras 3
-============  ==========================  ===========================  =================================
-conv2d        weight (O, I/g, kH, kW)     weight, same                 kernel (kH, kW, I/g, O)
-conv1d        weight (O, I, K)            weight, same                 kernel (K, I, O)
-depthwise     weight (C*M, 1, kH, kW)     weight, same (groups=C)      DepthwiseConv2D kernel (kH, kW, C, M)
-linear        weight (out, in)            weight (in, out)             Dense kernel (in, out)
-batchnorm     weight, bias,               weight, bias,                gamma, beta,
-              running_mean, running_var   _mean, _variance             moving_mean, moving_variance
-parameter     own nn.Parameter ``name``   own parameter ``name``       own Variable attribute ``name``
-              (0-D or 1-D), as-is         (create_parameter), as-is    (add_weight), as-is
-============  ==========================  ===========================  =================================
+================  ==========================  ===========================  =================================
+leaf kind         PyTorch (canonical)         Paddle                       Keras 3
+================  ==========================  ===========================  =================================
+conv2d            weight (O, I/g, kH, kW)     weight, same                 kernel (kH, kW, I/g, O)
+conv1d            weight (O, I, K)            weight, same                 kernel (K, I, O)
+conv_transpose2d  weight (I, O/g, kH, kW)     weight, same                 Conv2DTranspose kernel (kH, kW, O, I)
+depthwise         weight (C*M, 1, kH, kW)     weight, same (groups=C)      DepthwiseConv2D kernel (kH, kW, C, M)
+linear            weight (out, in)            weight (in, out)             Dense kernel (in, out)
+batchnorm         weight, bias,               weight, bias,                gamma, beta,
+                  running_mean, running_var   _mean, _variance             moving_mean, moving_variance
+parameter         own nn.Parameter ``name``   own parameter ``name``       own Variable attribute ``name``
+                  (0-D or 1-D), as-is         (create_parameter), as-is    (add_weight), as-is
+================  ==========================  ===========================  =================================
 
 The ``parameter`` kind covers arrays a module of this package holds directly rather than in a
 framework layer, such as SAGAN's scalar ``gamma`` (canonical shape ``(1,)``): the canonical
@@ -157,18 +158,23 @@ PARAMS: dict[str, dict[str, tuple[ParamSpec, ...]]] = {
     "torch": {
         "conv2d": _weight_bias("weight", IDENTITY),
         "conv1d": _weight_bias("weight", IDENTITY),
+        "conv_transpose2d": _weight_bias("weight", IDENTITY),
         "linear": _weight_bias("weight", IDENTITY),
         "batchnorm": _bn("weight", "bias", "running_mean", "running_var"),
     },
     "paddle": {
         "conv2d": _weight_bias("weight", IDENTITY),
         "conv1d": _weight_bias("weight", IDENTITY),
+        "conv_transpose2d": _weight_bias("weight", IDENTITY),
         "linear": _weight_bias("weight", LINEAR_IN_OUT),
         "batchnorm": _bn("weight", "bias", "_mean", "_variance"),
     },
     "tensorflow": {
         "conv2d": _weight_bias("kernel", CONV2D_HWIO),
         "conv1d": _weight_bias("kernel", CONV1D_KIO),
+        # Keras stores a transposed convolution's kernel (kH, kW, out, in) and applies it
+        # unflipped, like PyTorch's (in, out, kH, kW): the same axis permutation as conv2d's.
+        "conv_transpose2d": _weight_bias("kernel", CONV2D_HWIO),
         "depthwise": _weight_bias("kernel", DEPTHWISE_HWCM),
         "linear": _weight_bias("kernel", LINEAR_IN_OUT),
         "batchnorm": _bn("gamma", "beta", "moving_mean", "moving_variance"),

@@ -76,7 +76,8 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
     Args:
         framework: ``"torch"``, ``"paddle"`` or ``"tensorflow"``; must be ``module``'s.
         module: a module of this package (its weights change in place: one step is taken).
-        x_nchw: input ``(B, C, H, W)``, cast to float32, converted to the framework's layout.
+        x_nchw: input ``(B, C, H, W)``, cast to float32, converted to the framework's layout;
+            a ``tuple`` of such inputs for a module with several (passed positionally).
         target_nchw: target of the output's shape, NCHW.
         lr: learning rate, positive.
 
@@ -84,7 +85,7 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
         a :class:`TrainingStep`. The module is left in eval (inference) mode.
 
     Raises:
-        ValueError: ``framework`` is not the module's; ``x_nchw`` or ``target_nchw`` not 4-D;
+        ValueError: ``framework`` is not the module's; an input or ``target_nchw`` not 4-D;
             ``lr`` not positive; the target's shape is not the output's (found by the forward
             pass; the module's weights and statistics are then restored, no step is taken).
     """
@@ -94,7 +95,9 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
         raise ValueError(
             f"train_step: argument 'framework' expected {actual!r} (the module's framework), got {framework!r}"
         )
-    x = _check_array("train_step", "x_nchw", x_nchw)
+    from .compare import as_inputs  # local: compare imports this module
+
+    xs = tuple(_check_array("train_step", "x_nchw", x) for x in as_inputs("train_step", x_nchw))
     target = _check_array("train_step", "target_nchw", target_nchw)
     if not np.isscalar(lr) or not float(lr) > 0:
         raise ValueError(f"train_step: argument 'lr' expected a positive number, got {lr!r}")
@@ -103,7 +106,8 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
     before = export_weights(module)
     try:
         output, loss, grads, counts = be.train_step(
-            module, activation_to_framework(framework, x), activation_to_framework(framework, target), float(lr)
+            module, tuple(activation_to_framework(framework, x) for x in xs),
+            activation_to_framework(framework, target), float(lr)
         )
     except TargetShapeError as error:  # only the forward knows the output's shape: undo its
         load_weights(module, before)   # BatchNorm updates; no loss or step was computed

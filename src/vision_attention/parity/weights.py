@@ -233,13 +233,13 @@ def _random_arrays(shapes: Mapping[str, tuple], kinds: Mapping[str, str], rng) -
     return {name: out[name] for name in shapes}
 
 
-def _calibration_shape(name: str, kwargs: Mapping) -> tuple[int, int, int, int]:
-    """NCHW shape of the random input that calibrates the BatchNorm statistics."""
-    from .compare import NETWORKS  # local: compare imports this module
+def _calibration_shapes(name: str, kwargs: Mapping) -> tuple[tuple[int, int, int, int], ...]:
+    """NCHW shapes of the random inputs that calibrate the BatchNorm statistics."""
+    from .compare import NETWORKS, example_input_shapes  # local: compare imports this module
 
     if name in NETWORKS:
-        return (4, 3, 64, 64)
-    return (4, int(kwargs.get("in_channels", 16)), 9, 9)
+        return ((4, 3, 64, 64),)
+    return example_input_shapes(name, kwargs, 4, 16, 9)
 
 
 def random_weights(name: str, /, seed: int = 0, **kwargs) -> dict[str, np.ndarray]:
@@ -259,7 +259,9 @@ def random_weights(name: str, /, seed: int = 0, **kwargs) -> dict[str, np.ndarra
     * BatchNorm weight ~ U(0.1, 0.3), bias ~ N(0, 0.1^2);
     * BatchNorm running statistics *calibrated and then perturbed*: one eval forward pass
       of the PyTorch module on a seeded N(0, 1) input (``(4, 3, 64, 64)`` for the whole
-      networks of :data:`~vision_attention.parity.NETWORKS`, else ``(4, in_channels or 16, 9, 9)``) measures each BatchNorm
+      networks of :data:`~vision_attention.parity.NETWORKS`, the shapes of
+      :data:`~vision_attention.parity.compare.MULTI_INPUT_SHAPES` for modules with several
+      inputs or a U-Net, else ``(4, in_channels or 16, 9, 9)``) measures each BatchNorm
       input's per-channel mean ``m`` and variance ``v``; the weights get
       ``running_mean = m + N(0, 0.1^2) * sqrt(v)`` and ``running_var = v * U(0.5, 1.5) + 1e-3``
       (positive). Modules without BatchNorm are not run (the calibration input need not suit
@@ -302,6 +304,6 @@ def random_weights(name: str, /, seed: int = 0, **kwargs) -> dict[str, np.ndarra
         running_var = var * rng.uniform(0.5, 1.5, var.shape) + 1e-3
         return running_mean, running_var
 
-    x = rng.standard_normal(_calibration_shape(name, kwargs)).astype(np.float32)
-    backend("torch").calibrate_batchnorm(module, x, choose)
+    xs = tuple(rng.standard_normal(shape).astype(np.float32) for shape in _calibration_shapes(name, kwargs))
+    backend("torch").calibrate_batchnorm(module, xs, choose)
     return export_weights(module)

@@ -116,8 +116,10 @@ def count_flops(module, input_shape=(1, 3, 224, 224)) -> dict:
     without computing or allocating anything); its train/eval mode is restored afterwards.
 
     Args:
-        module: a ``torch.nn.Module`` taking one NCHW float32 tensor.
-        input_shape: the input shape, ``(B, C, H, W)``; counts scale with ``B``.
+        module: a ``torch.nn.Module`` taking NCHW float32 tensors.
+        input_shape: the input shape, ``(B, C, H, W)``; counts scale with ``B``. For a module
+            with several inputs (an attention gate's ``x`` and ``g``), a tuple of shapes, one
+            zero tensor each, passed positionally.
 
     Returns:
         A dict with keys ``"flops"``, ``"macs"``, ``"elementwise"`` (ints) and
@@ -132,13 +134,15 @@ def count_flops(module, input_shape=(1, 3, 224, 224)) -> dict:
 
     params = list(module.parameters())
     device = params[0].device if params else torch.device("cpu")
-    x = torch.zeros(tuple(input_shape), device=device)
+    nested = len(input_shape) > 0 and not isinstance(input_shape[0], int)
+    shapes = tuple(input_shape) if nested else (input_shape,)
+    xs = [torch.zeros(tuple(shape), device=device) for shape in shapes]
     was_training = module.training
     module.eval()
     elementwise = _make_elementwise_counter()
     try:
         with FlopCounterMode(display=False) as flop_counter, elementwise, torch.no_grad():
-            module(x)
+            module(*xs)
     finally:
         module.train(was_training)
     flops_by_op = {str(k): int(v) for k, v in flop_counter.get_flop_counts().get("Global", {}).items()}

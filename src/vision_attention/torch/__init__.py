@@ -12,10 +12,14 @@ from .eca import ECA
 from .nonlocal_block import NonLocalBlock
 from .se import SEBlock
 from .self_attention import MultiHeadSelfAttention2d, SelfAttention2d
+from .attention_gate import AttentionGate, GridAttentionGate
+from .unet import AttentionUNet, DecoderBlock, DecoderBlockWithAttention, UNet
 from .backbones import VisionBackbone, attention_supervision_loss, class_activation_map, create_vision_backbone
 
 __all__ = [
     "SEBlock", "ECA", "ChannelAttention", "SpatialAttention", "CBAM", "BAM", "NonLocalBlock",
     "SelfAttention2d", "MultiHeadSelfAttention2d",
+    "AttentionGate", "GridAttentionGate", "DecoderBlock", "DecoderBlockWithAttention", "UNet",
+    "AttentionUNet",
     "VisionBackbone", "create_vision_backbone", "attention_supervision_loss", "class_activation_map",
 ]
