@@ -65,6 +65,7 @@ def _paddle_inputs(shapes, seed=0):
 @pytest.mark.parametrize("case", SHAPE_CASES, ids=_id)
 def test_output_and_attention_shapes(case):
     name, kwargs, shapes, out_shape, map_shapes = case
+    paddle.seed(0)  # the default initialisation draws from Paddle's global generator
     module = getattr(vp, name)(**kwargs)
     module.eval()
     inputs = _paddle_inputs(shapes)
@@ -76,7 +77,8 @@ def test_output_and_attention_shapes(case):
     for key, shape in map_shapes.items():
         alpha = maps[key].numpy()
         assert alpha.shape == shape, key
-        assert alpha.min() > 0.0 and alpha.max() < 1.0, key
+        # a sigmoid in float32: in (0, 1) mathematically, and 0 or 1 after rounding at most
+        assert alpha.min() >= 0.0 and alpha.max() <= 1.0 and 0 < alpha.mean() < 1, key
 
 
 def test_unet_defaults_and_attributes_mirror_torch():
