@@ -80,6 +80,15 @@ def _unet_size(kwargs: Mapping) -> int:
     return 2 * 2 ** int(kwargs.get("depth", 4))  # two pixels at the bottleneck
 
 
+def _stage_shapes(kwargs: Mapping) -> tuple[tuple[int, int, int], ...]:
+    """Stage maps of a fusion module: stage ``i`` of ``S`` at ``pool_size * 2**(S-1-i)`` pixels
+    (each stage half the size of the one before, the last at ``pool_size``)."""
+    channels = tuple(kwargs.get("in_channels", (96, 192, 384, 768)))
+    p = int(kwargs.get("pool_size", 7))
+    return tuple((int(c), p * 2 ** (len(channels) - 1 - i), p * 2 ** (len(channels) - 1 - i))
+                 for i, c in enumerate(channels))
+
+
 MULTI_INPUT_SHAPES = {
     "AttentionGate": lambda kw: ((kw["F_l"], 8, 8), (kw["F_g"], 4, 4)),
     "GridAttentionGate": lambda kw: ((kw["in_channels"], 8, 8), (kw["gating_channels"], 4, 4)),
@@ -87,10 +96,15 @@ MULTI_INPUT_SHAPES = {
     "DecoderBlockWithAttention": lambda kw: ((kw["in_channels"], 4, 4), (kw["skip_channels"], 8, 8)),
     "UNet": lambda kw: ((kw.get("in_channels", 1), _unet_size(kw), _unet_size(kw)),),
     "AttentionUNet": lambda kw: ((kw.get("in_channels", 1), _unet_size(kw), _unet_size(kw)),),
+    "MultiScaleAttention": _stage_shapes,
+    "MultiScaleConcat": _stage_shapes,
+    "SingleScale": _stage_shapes,
+    "MultiScaleIQA": _stage_shapes,
 }
 """Modules whose example input is not one ``(in_channels, H, W)`` map: ``name -> f(kwargs)``
 giving the ``(C, H, W)`` shape of each positional input (an attention gate's skip features and
-its coarser gating signal; a U-Net's image, of a size its poolings divide). Used to build Keras
+its coarser gating signal; a U-Net's image, of a size its poolings divide; a fusion module's
+stage maps, each half the size of the one before). Used to build Keras
 weights (:func:`build_module`) and to calibrate BatchNorm statistics
 (:func:`~vision_attention.parity.random_weights`); the module's constructor arguments must be
 given by keyword."""
