@@ -141,6 +141,46 @@ IMAGES: dict[str, ImageInfo] = {
             "Flickr user danielbuechele, via scikit-learn",
             "CC BY 2.0 (attribution: danielbuechele)",
         ),
+        ImageInfo(
+            "rocket",
+            "Falcon 9 launch carrying DSCOVR (427x640)",
+            "skimage.data",
+            "rocket.jpg",
+            "SpaceX Photos on Flickr, via scikit-image",
+            "Public domain (released by SpaceX in 2015)",
+        ),
+        ImageInfo(
+            "hubble_deep_field",
+            "Hubble eXtreme Deep Field (872x1000)",
+            "skimage.data",
+            "hubble_deep_field.jpg",
+            "NASA, HubbleSite release 2012-37, via scikit-image",
+            "Public domain (NASA media guidelines)",
+        ),
+        ImageInfo(
+            "immunohistochemistry",
+            "Colonic glands, IHC staining with haematoxylin counterstain (512x512)",
+            "skimage.data",
+            "ihc.png",
+            "Center for Microscopy And Molecular Imaging (CMMI), via scikit-image",
+            "No known copyright restrictions",
+        ),
+        ImageInfo(
+            "flower",
+            "A flower in close-up (427x640)",
+            "sklearn.datasets",
+            "images/flower.jpg",
+            "Flickr user vultilion, via scikit-learn",
+            "CC BY 2.0 (attribution: vultilion)",
+        ),
+        ImageInfo(
+            "grace_hopper",
+            "Rear Admiral Grace Hopper, official portrait (600x512)",
+            "matplotlib",
+            "mpl-data/sample_data/grace_hopper.jpg",
+            "U.S. Navy photograph (1984), via Matplotlib's sample data",
+            "Public domain (work of the U.S. federal government)",
+        ),
     ]
 }
 

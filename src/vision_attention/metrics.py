@@ -18,6 +18,12 @@ Segmentation overlap of a predicted binary mask with the reference mask, per ima
 resolution: :func:`dice_score` (Dice coefficient = F1 score of the foreground pixels) and
 :func:`iou_score` (Jaccard index).
 
+Agreement of predicted quality scores with target scores, the two criteria of image-quality
+assessment (VQEG, "Final report from the Video Quality Experts Group on the validation of
+objective models of video quality assessment", 2000): :func:`srcc` (Spearman's rank correlation,
+monotonicity) and :func:`plcc` (Pearson's linear correlation after the usual four-parameter
+logistic mapping :func:`logistic_4`, accuracy), both from scipy.
+
 Framework-neutral: arrays in, numpy arrays out; importing this module imports numpy only.
 """
 
@@ -28,7 +34,7 @@ import numbers
 import numpy as np
 
 __all__ = ["RESIZE_MODES", "resize_masks", "mask_iou", "pointing_game", "pointing_chance", "dice_score",
-           "iou_score"]
+           "iou_score", "srcc", "plcc", "logistic_4", "fit_logistic_4"]
 
 RESIZE_MODES = ("area", "nearest")
 """The mask resizing modes of :func:`resize_masks`."""
@@ -335,3 +341,112 @@ def iou_score(pred, target):
     union = sizes - inter
     scores = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
     return float(scores[0]) if single else scores
+
+
+def _score_pair(owner: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
+    """Two finite 1-D float64 arrays of one length >= 3 with some spread, else ValueError."""
+    arrays = []
+    for name, value in (("pred", pred), ("target", target)):
+        a = _real_array(owner, name, value, "a 1-D array of real scores").astype(np.float64)
+        if a.ndim != 1 or a.size < 3:
+            raise ValueError(f"{owner}: argument '{name}' expected a 1-D array of at least 3 scores, got shape "
+                             f"{a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{owner}: argument '{name}' expected finite scores, got {int(np.sum(~np.isfinite(a)))} "
+                             f"non-finite values")
+        if np.ptp(a) == 0:
+            raise ValueError(f"{owner}: argument '{name}' expected scores that are not all equal (a correlation "
+                             f"is undefined), got {a.size} times {a[0]!r}")
+        arrays.append(a)
+    if arrays[0].shape != arrays[1].shape:
+        raise ValueError(f"{owner}: arguments 'pred' and 'target' expected the same length, got "
+                         f"{arrays[0].size} and {arrays[1].size}")
+    return arrays[0], arrays[1]
+
+
+def srcc(pred, target) -> float:
+    """Spearman's rank correlation coefficient of predicted and target scores
+    (``scipy.stats.spearmanr``; ties get average ranks): how monotonic the prediction is.
+
+    Args:
+        pred, target: ``(N,)`` real scores, ``N >= 3``, neither constant.
+
+    Returns:
+        A float in [-1, 1].
+
+    Raises:
+        ValueError: not 1-D, fewer than 3 scores, non-finite or constant values, lengths that differ.
+    """
+    from scipy.stats import spearmanr
+
+    p, t = _score_pair("srcc", pred, target)
+    return float(spearmanr(p, t).statistic)
+
+
+def logistic_4(x, beta1: float, beta2: float, beta3: float, beta4: float):
+    """The four-parameter logistic of IQA evaluation,
+    ``f(x) = (beta1 - beta2) / (1 + exp(-(x - beta3) / |beta4|)) + beta2``: increasing from
+    ``beta2`` to ``beta1``, centred at ``beta3`` with scale ``|beta4|`` (VQEG 2000; the form
+    the KonIQ-10k and HyperIQA papers' PLCC figures use)."""
+    x = np.asarray(x, dtype=np.float64)
+    z = np.clip(-(x - beta3) / max(abs(beta4), 1e-12), -500.0, 500.0)
+    return (beta1 - beta2) / (1.0 + np.exp(z)) + beta2
+
+
+def fit_logistic_4(pred, target) -> tuple[float, float, float, float]:
+    """Least-squares fit of :func:`logistic_4` mapping ``pred`` to ``target``
+    (``scipy.optimize.curve_fit``, started at ``(max t, min t, median p, std p)``).
+
+    Returns:
+        ``(beta1, beta2, beta3, beta4)``.
+
+    Raises:
+        ValueError: as :func:`srcc`; RuntimeError: the fit does not converge.
+    """
+    import warnings
+
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    p, t = _score_pair("fit_logistic_4", pred, target)
+    start = [t.max(), t.min(), float(np.median(p)), float(np.std(p))]
+    with warnings.catch_warnings():  # the parameters' covariance is not used
+        warnings.simplefilter("ignore", OptimizeWarning)
+        beta, _ = curve_fit(logistic_4, p, t, p0=start, maxfev=20000)
+    return tuple(float(b) for b in beta)
+
+
+def plcc(pred, target, *, logistic: bool = True) -> float:
+    """Pearson's linear correlation coefficient of predicted and target scores
+    (``scipy.stats.pearsonr``), after mapping ``pred`` with the fitted :func:`logistic_4`
+    when ``logistic`` (the usual protocol: it removes a monotonic non-linearity, so PLCC
+    measures accuracy, SRCC monotonicity). If the fit does not converge, the raw
+    correlation is returned and a ``RuntimeWarning`` says so.
+
+    Args:
+        pred, target: ``(N,)`` real scores, ``N >= 3``, neither constant.
+        logistic: map ``pred`` first (default) or correlate the raw scores.
+
+    Returns:
+        A float in [-1, 1].
+
+    Raises:
+        ValueError: as :func:`srcc`; a non-bool ``logistic``.
+    """
+    import warnings
+
+    from scipy.stats import pearsonr
+
+    from ._checks import check_bool
+
+    check_bool("plcc", "logistic", logistic)
+    p, t = _score_pair("plcc", pred, target)
+    if logistic:
+        try:
+            mapped = logistic_4(p, *fit_logistic_4(p, t))
+        except RuntimeError as err:
+            warnings.warn(f"plcc: the logistic fit did not converge ({err}); returning the raw PLCC",
+                          RuntimeWarning, stacklevel=2)
+        else:
+            if np.ptp(mapped) > 0:
+                p = mapped
+    return float(pearsonr(p, t).statistic)
