@@ -60,13 +60,16 @@ def _numpy(fw: str, t) -> np.ndarray:
 
 
 def _build(fw: str, name: str, torch_module=None, **kwargs):
-    """``name(**kwargs)`` in ``fw``, in inference mode; with the weights of ``torch_module``."""
+    """``name(**kwargs)`` in ``fw``, in inference mode; with the weights of ``torch_module``
+    (which is itself the PyTorch module)."""
+    if fw == "torch" and torch_module is not None:
+        return torch_module.eval()
     module = getattr(PACKAGES[fw], name)(**kwargs)
-    if torch_module is not None and fw != "torch":
+    if torch_module is not None:
         load_weights(module, {k: v.numpy() for k, v in torch_module.state_dict().items()})
     if fw != "tensorflow":
         module.eval()
-    return torch_module if fw == "torch" and torch_module is not None else module
+    return module
 
 
 def _call(fw: str, module, *inputs, train: bool = False, **kwargs):
