@@ -110,7 +110,10 @@ def run(module, xs: tuple, grad: bool):
         y, attention = module(*ts, return_attention=True)
     else:
         y, attention = module(*ts), {}
-    g = tuple(d.numpy() for d in paddle.grad([y.sum()], ts)) if grad else None
+    g = None
+    if grad:  # an input the output does not use (SingleScale's finer stages) has gradient 0
+        g = tuple((paddle.zeros_like(t) if d is None else d).numpy()
+                  for t, d in zip(ts, paddle.grad([y.sum()], ts, allow_unused=True)))
     outputs = {"output": y.numpy()}
     outputs.update({k: v.numpy() for k, v in attention.items()})
     return outputs, g
@@ -119,7 +122,7 @@ def run(module, xs: tuple, grad: bool):
 def train_step(module, xs: tuple, target: np.ndarray, lr: float):
     """One training step: training-mode forward on the inputs ``xs`` (NCHW arrays), the loss
     ``0.5 * mean((y - target)^2)``, its gradients, one ``paddle.optimizer.SGD`` step (``lr``,
-    no weight decay). The module is left in eval mode.
+    no weight decay; none for a module without parameters). The module is left in eval mode.
 
     Returns ``(output, loss, grads, counts)`` as the PyTorch backend's ``train_step``:
     gradients keyed by ``id(parameter)``, values per channel keyed by ``id(BatchNorm layer)``.
@@ -133,17 +136,21 @@ def train_step(module, xs: tuple, target: np.ndarray, lr: float):
     norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
     handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
     params = [p for p in module.parameters() if not p.stop_gradient]
-    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=params)
+    # a module without parameters takes no step (Paddle's SGD refuses an empty parameter list)
+    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=params) if params else None
     module.train()
     try:
-        optimizer.clear_grad()
+        if optimizer is not None:
+            optimizer.clear_grad()
         y = module(*_tensors(xs))
         if tuple(y.shape) != tuple(target.shape):
             raise TargetShapeError(y.shape)
         loss = 0.5 * paddle.mean((y - paddle.to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
-        loss.backward()
+        if params:
+            loss.backward()
         grads = {id(p): p.grad.numpy().copy() for p in params if p.grad is not None}
-        optimizer.step()
+        if optimizer is not None:
+            optimizer.step()
     finally:
         module.eval()
         for handle in handles:

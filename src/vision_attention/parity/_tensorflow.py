@@ -185,7 +185,8 @@ def run(module, xs: tuple, grad: bool):
                 tape.watch(t)
             y, attention = _call(module, ts)
             total = tf.reduce_sum(y)
-        g = tuple(d.numpy() for d in tape.gradient(total, ts))
+        # an input the output does not use (SingleScale's finer stages) has gradient 0
+        g = tuple(d.numpy() for d in tape.gradient(total, ts, unconnected_gradients=tf.UnconnectedGradients.ZERO))
     else:
         y, attention = _call(module, ts)
     outputs = {"output": np.asarray(y)}
@@ -206,7 +207,8 @@ def ensure_built(module, input_shapes) -> None:
 def train_step(module, xs: tuple, target: np.ndarray, lr: float):
     """One training step: ``module(*xs, training=True)`` on the inputs ``xs`` (NHWC) under a
     ``tf.GradientTape``, the loss ``0.5 * mean((y - target)^2)``, its gradients with respect
-    to ``module.trainable_weights``, one ``keras.optimizers.SGD`` step (``lr``, no momentum).
+    to ``module.trainable_weights``, one ``keras.optimizers.SGD`` step (``lr``, no momentum; none
+    for a module without parameters).
 
     Returns ``(output, loss, grads, counts)`` as the PyTorch backend's ``train_step``:
     gradients keyed by ``id(variable)``, values per channel keyed by ``id(BatchNormalization
@@ -238,7 +240,9 @@ def train_step(module, xs: tuple, target: np.ndarray, lr: float):
             loss = 0.5 * tf.reduce_mean((y - tf.convert_to_tensor(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
         gradients = tape.gradient(loss, variables)
         grads = {id(v): g.numpy().copy() for v, g in zip(variables, gradients) if g is not None}
-        optimizer.apply_gradients([(g, v) for v, g in zip(variables, gradients) if g is not None])
+        pairs = [(g, v) for v, g in zip(variables, gradients) if g is not None]
+        if pairs:  # a module without parameters takes no step
+            optimizer.apply_gradients(pairs)
     finally:
         for layer in norms:
             object.__delattr__(layer, "call")

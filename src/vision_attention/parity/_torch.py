@@ -115,7 +115,10 @@ def run(module: nn.Module, xs: tuple, grad: bool):
             y, attention = module(*ts, return_attention=True)
         else:
             y, attention = module(*ts), {}
-        g = tuple(d.numpy() for d in torch.autograd.grad(y.sum(), ts)) if grad else None
+        g = None
+        if grad:  # an input the output does not use (SingleScale's finer stages) has gradient 0
+            g = tuple((torch.zeros_like(t) if d is None else d).numpy()
+                      for t, d in zip(ts, torch.autograd.grad(y.sum(), ts, allow_unused=True)))
     outputs = {"output": y.detach().numpy()}
     outputs.update({k: v.detach().numpy() for k, v in attention.items()})
     return outputs, g
@@ -156,7 +159,8 @@ def train_step(module: nn.Module, xs: tuple, target: np.ndarray, lr: float):
     """One training step of ``module``: training-mode forward on its inputs ``xs`` (a tuple of
     NCHW arrays), the loss
     ``0.5 * mean((y - target)^2)``, its gradients, one ``torch.optim.SGD`` step (``lr``, no
-    momentum, no weight decay). The module is left in eval mode.
+    momentum, no weight decay; none for a module without parameters). The module is left in
+    eval mode.
 
     Returns ``(output, loss, grads, counts)``: the training-mode output (numpy), the loss
     (float), ``{id(parameter): gradient}`` (numpy, framework layout) and ``{id(BatchNorm
@@ -170,17 +174,20 @@ def train_step(module: nn.Module, xs: tuple, target: np.ndarray, lr: float):
     norms = [layer for _, kind, layer in leaf_layers(module) if kind == "batchnorm"]
     handles = [layer.register_forward_pre_hook(pre_hook) for layer in norms]
     params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr)
+    optimizer = torch.optim.SGD(params, lr=lr) if params else None  # parameter-free: no step
     module.train()
     try:
-        optimizer.zero_grad(set_to_none=True)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
         y = module(*_tensors(xs))
         if tuple(y.shape) != tuple(target.shape):
             raise TargetShapeError(y.shape)
         loss = 0.5 * torch.mean((y - torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32))) ** 2)
-        loss.backward()
+        if params:
+            loss.backward()
         grads = {id(p): p.grad.detach().numpy().copy() for p in params if p.grad is not None}
-        optimizer.step()
+        if optimizer is not None:
+            optimizer.step()
     finally:
         module.eval()
         for handle in handles:

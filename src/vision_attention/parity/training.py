@@ -63,10 +63,13 @@ class TrainingStep:
     counts: dict = field(repr=False)
 
 
-def _check_array(owner: str, name: str, value) -> np.ndarray:
+def _check_array(owner: str, name: str, value, per_image: bool = False) -> np.ndarray:
+    """``value`` as float32, 4-D (NCHW), or also 2-D ``(B, K)`` when ``per_image`` (a target
+    for per-image outputs such as quality scores, which have no layout)."""
     array = np.asarray(value, dtype=np.float32)
-    if array.ndim != 4:
-        raise ValueError(f"{owner}: argument {name!r} expected a 4-D NCHW array, got shape {array.shape}")
+    if array.ndim != 4 and not (per_image and array.ndim == 2):
+        what = "a 4-D NCHW array or a 2-D (B, K) array" if per_image else "a 4-D NCHW array"
+        raise ValueError(f"{owner}: argument {name!r} expected {what}, got shape {array.shape}")
     return array
 
 
@@ -78,16 +81,18 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
         module: a module of this package (its weights change in place: one step is taken).
         x_nchw: input ``(B, C, H, W)``, cast to float32, converted to the framework's layout;
             a ``tuple`` of such inputs for a module with several (passed positionally).
-        target_nchw: target of the output's shape, NCHW.
+        target_nchw: target of the output's shape, NCHW; or ``(B, K)`` for a module with
+            per-image outputs (a quality head's ``(B, 1)`` scores).
         lr: learning rate, positive.
 
     Returns:
         a :class:`TrainingStep`. The module is left in eval (inference) mode.
 
     Raises:
-        ValueError: ``framework`` is not the module's; an input or ``target_nchw`` not 4-D;
-            ``lr`` not positive; the target's shape is not the output's (found by the forward
-            pass; the module's weights and statistics are then restored, no step is taken).
+        ValueError: ``framework`` is not the module's; an input not 4-D; ``target_nchw``
+            neither 4-D nor 2-D; ``lr`` not positive; the target's shape is not the output's
+            (found by the forward pass; the module's weights and statistics are then restored,
+            no step is taken).
     """
     check_framework(framework)
     actual = framework_of(module)
@@ -98,7 +103,7 @@ def train_step(framework: str, module, x_nchw, target_nchw, lr: float = DEFAULT_
     from .compare import as_inputs  # local: compare imports this module
 
     xs = tuple(_check_array("train_step", "x_nchw", x) for x in as_inputs("train_step", x_nchw))
-    target = _check_array("train_step", "target_nchw", target_nchw)
+    target = _check_array("train_step", "target_nchw", target_nchw, per_image=True)
     if not np.isscalar(lr) or not float(lr) > 0:
         raise ValueError(f"train_step: argument 'lr' expected a positive number, got {lr!r}")
     be = backend(framework)

@@ -14,6 +14,7 @@ from .se import SEBlock
 from .self_attention import MultiHeadSelfAttention2d, SelfAttention2d
 from .attention_gate import AttentionGate, GridAttentionGate
 from .unet import AttentionUNet, DecoderBlock, DecoderBlockWithAttention, UNet
+from .fusion import MultiScaleAttention, MultiScaleConcat, MultiScaleIQA, QualityHead, SingleScale
 from .backbones import VisionBackbone, attention_supervision_loss, class_activation_map, create_vision_backbone
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "AttentionGate", "GridAttentionGate", "DecoderBlock", "DecoderBlockWithAttention", "UNet",
     "AttentionUNet",
     "VisionBackbone", "create_vision_backbone", "attention_supervision_loss", "class_activation_map",
+    "MultiScaleAttention", "MultiScaleConcat", "SingleScale", "QualityHead", "MultiScaleIQA",
 ]
