@@ -39,9 +39,10 @@ def _draw_stages(rng, stages):
     return channels, factors
 
 
-def make_case(rng, batch, stages, pool_size, hidden, dropout, channels="", factors=""):
+def make_case(rng, batch, stages, pool_size, hidden_width, dropout, channels="", factors=""):
     """Constructor arguments and float32 arrays: stage maps ``f0`` ... ``f{S-1}`` (NCHW) and the
-    canonical weights of ``attention_net`` (PyTorch names and layouts)."""
+    canonical weights of ``attention_net`` (PyTorch names and layouts). ``hidden_width`` is the
+    constructor's ``hidden`` (a case parameter of that name would read as a hidden group)."""
     f32 = np.float32
     if channels or factors:
         channels, factors = _parse(channels, "channels"), _parse(factors, "factors")
@@ -56,14 +57,14 @@ def make_case(rng, batch, stages, pool_size, hidden, dropout, channels="", facto
         # differ between images and channels by about 1, so the weights differ between images
         offset = rng.standard_normal((batch, c, 1, 1))
         arrays[f"f{i}"] = (offset + rng.standard_normal((batch, c, kh * p, kw * p))).astype(f32)
-    c_last = channels[-1]
+    c_last, hidden = channels[-1], hidden_width
     # weights of variance gain^2 / fan_in (gains 1 and 1.5): logits of order 1, so the softmax neither
     # saturates nor comes out uniform
     arrays["attention_net.0.weight"] = (rng.standard_normal((hidden, c_last)) / np.sqrt(c_last)).astype(f32)
     arrays["attention_net.0.bias"] = (0.3 * rng.standard_normal(hidden)).astype(f32)
     arrays["attention_net.3.weight"] = (1.5 * rng.standard_normal((stages, hidden)) / np.sqrt(hidden)).astype(f32)
     arrays["attention_net.3.bias"] = (0.3 * rng.standard_normal(stages)).astype(f32)
-    init = {"in_channels": channels, "hidden": hidden, "dropout": dropout, "pool_size": pool_size}
+    init = dict(in_channels=channels, hidden=hidden, dropout=dropout, pool_size=pool_size)
     return init, arrays
 
 
