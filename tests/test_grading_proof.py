@@ -52,12 +52,15 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
     assert len(results) >= 13
     wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
     assert not wrong
-    # Exercise 08's hints come from a numpy model of each mistake: each must name its mistake
-    # on the real frameworks' output (the model of every resampling convention included).
+    # Exercises 08's and 09's hints come from a numpy model of each mistake: each must name its
+    # mistake on the real frameworks' output (the model of every resampling convention included).
     hints = {"gate_align_corners": "align_corners=True gives", "gate_nearest": "nearest-neighbour resampling",
              "gate_tf1_resize_bilinear": "without half-pixel centres", "gate_psi_no_batchnorm": "without its BatchNorm",
              "gate_psi_no_sigmoid": "before the sigmoid", "gate_no_relu": "ReLU of the sum",
-             "gate_one_minus_alpha": "x * (1 - alpha)", "gate_returns_alpha": "alpha's shape"}
+             "gate_one_minus_alpha": "x * (1 - alpha)", "gate_returns_alpha": "alpha's shape",
+             "msa_softmax_over_batch": "over the images of the batch", "msa_sigmoid": "a sigmoid of the MLP's outputs",
+             "msa_first_stage_weights": "from the first (finest) stage", "msa_max_pooling": "max-pooled",
+             "msa_unscaled_concat": "without their weights", "msa_reversed_weights": "weight of stage S-1-i"}
     messages = {r.mutant.name: r.first_message for r in results}
     for name, words in hints.items():
         assert words in messages[name].partition("Hint: ")[2], (name, messages[name])
