@@ -345,7 +345,14 @@ CONSTRUCTOR_CASES = [
      "MultiScaleIQA: argument 'fusion' expected one of ('attention', 'concat', 'single'), got None"),
     ("MultiScaleIQA", {"in_channels": (), "fusion": "concat"},
      f"MultiScaleConcat: argument 'in_channels' expected {SEQ}, got ()"),
-    ("MultiScaleIQA", {"dropout": 1.5}, "MultiScaleAttention: argument 'dropout' expected a number in [0, 1), got 1.5"),
+    ("MultiScaleIQA", {"dropout": 1.5}, "MultiScaleIQA: argument 'dropout' expected a number in [0, 1), got 1.5"),
+    # checked for every fusion, and under the name of the argument the caller passed
+    ("MultiScaleIQA", {"fusion": "concat", "hidden": -1},
+     "MultiScaleIQA: argument 'hidden' expected a positive integer, got -1"),
+    ("MultiScaleIQA", {"fusion": "single", "dropout": -0.1},
+     "MultiScaleIQA: argument 'dropout' expected a number in [0, 1), got -0.1"),
+    ("MultiScaleIQA", {"head_channels": 0},
+     "MultiScaleIQA: argument 'head_channels' expected a positive integer, got 0"),
 ]
 
 

@@ -121,10 +121,10 @@ def test_training_is_seeded_and_learns():
     data = _toy_set(n_photos=4, per_photo=16)
     train, test = iqa.photo_split(data, 1, 0)
     feats = iqa.standardise(data.features, train)
-    a = iqa.train_regressor(feats, data.score, train, fusion="attention", seed=1, steps=100, batch_size=8,
-                            hidden=8, head_channels=8)
-    b = iqa.train_regressor(feats, data.score, train, fusion="attention", seed=1, steps=100, batch_size=8,
-                            hidden=8, head_channels=8)
+    a = iqa.train_regressor(feats, data.score, train, fusion="attention", seed=1, steps=300, batch_size=8,
+                            lr=3e-3, hidden=8, head_channels=8)
+    b = iqa.train_regressor(feats, data.score, train, fusion="attention", seed=1, steps=300, batch_size=8,
+                            lr=3e-3, hidden=8, head_channels=8)
     pa, wa = iqa.predict(a, feats, train)
     pb, _ = iqa.predict(b, feats, train)
     np.testing.assert_array_equal(pa, pb)

@@ -204,7 +204,7 @@ def quality_scores(distorted, reference, metric: str = "ms_ssim", batch_size: in
     batch_size = check_positive_int("quality_scores", "batch_size", batch_size)
     x = np.asarray(distorted, dtype=np.float32)
     y = np.asarray(reference, dtype=np.float32)
-    if y.ndim == 3:
+    if y.ndim == 3 and x.ndim == 4 and y.shape == x.shape[1:]:
         y = np.broadcast_to(y, x.shape)
     if x.ndim != 4 or x.shape[-1] != 3 or y.shape != x.shape:
         raise ValueError(f"quality_scores: arguments 'distorted' and 'reference' expected (N, H, W, 3) arrays "

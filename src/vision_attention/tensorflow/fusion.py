@@ -241,7 +241,12 @@ class MultiScaleIQA(keras.Model):
     def __init__(self, in_channels=SWIN_T_CHANNELS, fusion: str = "attention", hidden: int = 256,
                  dropout: float = 0.1, pool_size: int = 7, head_channels: int = 64, **kwargs):
         super().__init__(**kwargs)
-        self.fusion_kind = check_choice(type(self).__name__, "fusion", fusion, FUSIONS)
+        owner = type(self).__name__
+        self.fusion_kind = check_choice(owner, "fusion", fusion, FUSIONS)
+        # Checked here for every fusion (the siblings do not use them) and under this class's name.
+        check_positive_int(owner, "hidden", hidden)
+        check_dropout(owner, dropout)
+        check_positive_int(owner, "head_channels", head_channels)
         if fusion == "attention":
             self.fusion = MultiScaleAttention(in_channels, hidden, dropout, pool_size, name="fusion")
         else:

@@ -73,7 +73,7 @@ class MultiScaleAttention(_StageFusion):
     Raises:
         ValueError: bad constructor arguments; another number of stage maps than
             ``len(in_channels)``, a map that is not 4-D, has other channels than declared, another
-            batch size, or a size ``pool_size`` does not divide.
+            batch size, or a size ``pool_size`` does not divide; a non-bool ``return_attention``.
     """
 
     kind = "attention"
@@ -177,13 +177,20 @@ class MultiScaleIQA(nn.Module):
         (B, S)}`` for ``"attention"``, empty for the others (they weigh nothing).
 
     Raises:
-        ValueError: an unknown ``fusion``; errors of the fusion module and the head.
+        ValueError: an unknown ``fusion``; a non-positive ``hidden`` or ``head_channels`` or a
+            ``dropout`` outside [0, 1) (checked for every fusion); a non-bool
+            ``return_attention``; errors of the fusion module and the head.
     """
 
     def __init__(self, in_channels=SWIN_T_CHANNELS, fusion: str = "attention", hidden: int = 256,
                  dropout: float = 0.1, pool_size: int = 7, head_channels: int = 64):
         super().__init__()
-        self.fusion_kind = check_choice(type(self).__name__, "fusion", fusion, FUSIONS)
+        owner = type(self).__name__
+        self.fusion_kind = check_choice(owner, "fusion", fusion, FUSIONS)
+        # Checked here for every fusion (the siblings do not use them) and under this class's name.
+        check_positive_int(owner, "hidden", hidden)
+        check_dropout(owner, dropout)
+        check_positive_int(owner, "head_channels", head_channels)
         if fusion == "attention":
             self.fusion = MultiScaleAttention(in_channels, hidden, dropout, pool_size)
         else:
