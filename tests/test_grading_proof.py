@@ -103,6 +103,29 @@ def test_attention_gate_references_agree_and_the_hints_numpy_gate_is_the_referen
             np.testing.assert_allclose(before, after, rtol=0, atol=1e-12, err_msg=f"{case.id} {mode}")
 
 
+def test_multiscale_attention_references_agree_with_the_package_module(reference):
+    """Exercise 09: the three reference solutions agree with each other and with the package's
+    own ``vision_attention.torch.MultiScaleAttention`` (written separately) on every graded case,
+    so the exercise grades the module the IQA chapter uses."""
+    import torch
+
+    from vision_attention.torch import MultiScaleAttention
+
+    (e,) = load_exercises(ROOT, ["09"])
+    tol = {"atol": e.atol, "rtol": e.rtol}
+    for case, init, arrays in build_cases(e, SEED):
+        stages = [arrays[f"f{i}"] for i in range(sum(1 for k in arrays if k[0] == "f" and k[1:].isdigit()))]
+        module = MultiScaleAttention(**init).eval()
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("attention_net")})
+        with torch.no_grad():
+            y, extra = module(*[torch.from_numpy(f) for f in stages], return_attention=True)
+        for fw in e.frameworks:
+            got = reference[(e.id, fw)][case.id]
+            np.testing.assert_allclose(got["scale_weights"], extra["scale_weights"].numpy(), **tol,
+                                       err_msg=f"{case.id} {fw}")
+            np.testing.assert_allclose(got["y"], y.numpy(), **tol, err_msg=f"{case.id} {fw}")
+
+
 def test_mutant_table_covers_the_required_mistakes_and_cheats():
     names = {m.name for m in load_mutants(ROOT / "mutants")}
     required = {"missing_sigmoid", "pool_wrong_axis", "ignored_reduction_ratio", "no_rescale",
