@@ -115,6 +115,9 @@ def test_standardise_uses_training_rows_only():
         np.testing.assert_allclose(f[train].mean(axis=(0, 2, 3)), 0, atol=1e-5)
         np.testing.assert_allclose(f[train].std(axis=(0, 2, 3)), 1, atol=1e-4)
     assert np.abs(out[1][~train].mean()) > 1e-3     # the test rows were not used
+    for bad in (train.astype(int), train[:-1], np.zeros_like(train)):
+        with pytest.raises(ValueError, match="argument 'train' expected a boolean mask of shape \\(24,\\)"):
+            iqa.standardise(data.features, bad)
 
 
 def test_training_is_seeded_and_learns():
@@ -137,6 +140,8 @@ def test_training_is_seeded_and_learns():
         iqa.train_regressor(feats, data.score, train, fusion="concat", seed=0, steps=1, batch_size=64)
     with pytest.raises(ValueError, match="argument 'fusion'"):
         iqa.train_regressor(feats, data.score, train, fusion="sum", seed=0, steps=1, batch_size=8)
+    with pytest.raises(ValueError, match="predict: argument 'rows' expected a boolean mask"):
+        iqa.predict(concat, feats, np.flatnonzero(test))
     with pytest.raises(ValueError, match="argument 'steps'"):
         iqa.train_regressor(feats, data.score, train, fusion="concat", seed=0, steps=0)
 

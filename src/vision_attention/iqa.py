@@ -127,7 +127,8 @@ def distort(image, kind: str, level: int, seed: int = 0) -> np.ndarray:
         image: ``(H, W, 3)`` float RGB in [0, 1].
         kind: a key of :data:`DISTORTIONS`.
         level: 1 (mildest) to :data:`LEVELS`.
-        seed: seed of the noise (used by ``"noise"`` only).
+        seed: seed of the noise (used by ``"noise"`` only): an int or a sequence of ints, as
+            ``numpy.random.default_rng`` takes.
 
     Returns:
         ``(H, W, 3)`` float32 in [0, 1].
@@ -349,6 +350,15 @@ def photo_split(dataset: IQASet, n_test: int, seed: int) -> tuple[np.ndarray, np
     return ~test, test
 
 
+def _mask(owner: str, name: str, mask, n: int) -> np.ndarray:
+    """``mask`` as an ``(n,)`` bool array with at least one true entry, else ValueError."""
+    a = np.asarray(mask)
+    if a.dtype != bool or a.shape != (n,) or not a.any():
+        raise ValueError(f"{owner}: argument '{name}' expected a boolean mask of shape ({n},) (one entry per "
+                         f"row) with at least one True, got dtype {a.dtype}, shape {a.shape}")
+    return a
+
+
 def standardise(features, train) -> list[np.ndarray]:
     """Each stage's channels standardised with the mean and standard deviation over the training
     rows (and positions): the stages of a trunk differ in scale by an order of magnitude, and a
@@ -359,8 +369,11 @@ def standardise(features, train) -> list[np.ndarray]:
 
     Returns:
         A new list of float32 arrays of the same shapes.
+
+    Raises:
+        ValueError: ``train`` not a boolean mask with one entry per row and at least one True.
     """
-    train = np.asarray(train, dtype=bool)
+    train = _mask("standardise", "train", train, features[0].shape[0])
     out = []
     for f in features:
         mean = f[train].mean(axis=(0, 2, 3), keepdims=True)
@@ -420,7 +433,7 @@ def train_regressor(features, score, train, *, fusion: str, seed: int, steps: in
     steps = check_positive_int("train_regressor", "steps", steps)
     batch_size = check_positive_int("train_regressor", "batch_size", batch_size)
     lr = check_positive_number("train_regressor", "lr", lr)
-    train = np.asarray(train, dtype=bool)
+    train = _mask("train_regressor", "train", train, features[0].shape[0])
     score = np.asarray(score, dtype=np.float64)
     rows = np.flatnonzero(train)
     if rows.size < batch_size:
@@ -455,12 +468,19 @@ def train_regressor(features, score, train, *, fusion: str, seed: int, steps: in
 def predict(trained: TrainedRegressor, features, rows=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores (in the target's units) and fusion weights of ``trained`` on ``features[rows]``.
 
+    Args:
+        trained: a :class:`TrainedRegressor`; features: its kind of stage maps (standardised
+            alike); rows: an ``(N,)`` boolean mask of the rows to score, or ``None`` for all.
+
     Returns:
         ``(scores (n,), weights (n, S) or None)``: weights for ``fusion="attention"`` only.
+
+    Raises:
+        ValueError: ``rows`` not ``None`` or a boolean mask with one entry per row.
     """
     torch = _torch()
     n = features[0].shape[0]
-    index = np.arange(n) if rows is None else np.flatnonzero(rows) if np.asarray(rows).dtype == bool else rows
+    index = np.arange(n) if rows is None else np.flatnonzero(_mask("predict", "rows", rows, n))
     tensors = [torch.from_numpy(np.ascontiguousarray(f[index], dtype=np.float32)) for f in features]
     with torch.no_grad():
         out, attention = trained.model(*tensors, return_attention=True)
