@@ -9,7 +9,7 @@ __all__ = [
     "MOBILENET_V2_SETTING",
     "MOBILENET_V2_BAM_AFTER",
     "make_divisible",
-    "ATTENTION_TYPES", "RESNET_DEPTHS", "SPATIAL_ATTENTION_TYPES", "TRANSFORMER_REFUSAL", "BackboneFamily",
+    "ATTENTION_TYPES", "POSITIONS", "IN_BLOCK_ATTENTION_TYPES", "check_position", "RESNET_DEPTHS", "SPATIAL_ATTENTION_TYPES", "TRANSFORMER_REFUSAL", "BackboneFamily",
     "BACKBONE_FAMILIES", "BACKBONE_NAMES", "FEATURE_DIMS", "OWN_TRUNKS", "PADDLE_ZOO", "KERAS_APPLICATIONS",
     "FRAMEWORK_BACKBONES", "BUNDLED_BACKBONES", "backbone_family", "check_backbone_arguments",
 ]
@@ -17,6 +17,44 @@ __all__ = [
 ATTENTION_TYPES = ("none", "se", "eca", "cbam", "bam")
 """Accepted values of ``attention_type``. In the attention networks ``"bam"`` is placed between
 stages, the others in blocks; ``create_vision_backbone`` puts any of them once, on the last map."""
+
+POSITIONS = ("standard", "pre", "post", "identity")
+"""Where an in-block attention module sits in a residual unit: the four integration strategies of
+Hu et al., "Squeeze-and-Excitation Networks", TPAMI 2020, Sec. 6.5 and Fig. 5 (SE, SE-PRE,
+SE-POST, SE-Identity). With ``F`` the residual branch, ``A`` the attention module and
+``S`` the shortcut (the identity or the projection ``downsample``):
+
+* ``"standard"``: ``relu(A(F(x)) + S(x))``, on the residual branch before the addition (the
+  papers' and official codes' placement; the default);
+* ``"pre"``: ``relu(F(A(x)) + S(x))``, before the residual branch, on the unit's input (so ``A``
+  has the unit's *input* channel count);
+* ``"post"``: ``A(relu(F(x) + S(x)))``, after the addition and its ReLU (the paper: "after the
+  summation with the identity branch (after ReLU)");
+* ``"identity"``: ``relu(F(x) + A(S(x)))``, on the shortcut, in parallel to the residual branch
+  (on the projection's output where the unit has one).
+"""
+
+IN_BLOCK_ATTENTION_TYPES = ("se", "eca", "cbam")
+"""Attention types that sit inside every residual unit (so ``position`` applies to them)."""
+
+
+def check_position(owner: str, position, attention_type: str) -> str:
+    """Return ``position`` if valid for ``attention_type``, else raise ``ValueError``.
+
+    ``position`` must be one of :data:`POSITIONS`; a position other than ``"standard"`` is
+    refused for ``"none"`` (there is no module to place) and ``"bam"`` (BAM sits between
+    stages, not inside a unit), rather than ignored.
+    """
+    if isinstance(position, bool) or position not in POSITIONS:
+        raise ValueError(f"{owner}: argument 'position' expected one of {POSITIONS}, got {position!r}")
+    if position != "standard" and attention_type not in IN_BLOCK_ATTENTION_TYPES:
+        raise ValueError(
+            f"{owner}: argument 'position'={position!r} needs an in-block attention type "
+            f"{IN_BLOCK_ATTENTION_TYPES}; attention_type={attention_type!r} has "
+            + ("no module to place" if attention_type == "none" else "its modules between stages, not in units")
+        )
+    return position
+
 
 RESNET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
                  50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
