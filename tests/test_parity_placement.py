@@ -9,7 +9,8 @@ Three kinds of check:
   ``"pre"``, ``"post"``, ``"identity"`` x ``"se"``, ``"eca"``, ``"cbam"`` (``"standard"`` is
   covered by ``tests/test_parity_resnet.py`` and ``tests/test_parity_backbones.py``), plus
   ``"pre"`` CBAM with ``reduction_ratio=8, kernel_size=3`` (so both arguments must reach every
-  framework's modules). ResNet-50: ``"pre"`` x the three types only. With ``"post"`` and
+  framework's modules). ResNet-50: ``"pre"`` with SE and CBAM only (ECA's ``"pre"`` code path
+  is the depth-18 one; dropped to keep this file under 40 s on one core). With ``"post"`` and
   ``"identity"`` the shortcut is no longer a clean identity (every unit gates it), and with
   these random weights float32 round-off then grows ~1.3-1.4x per bottleneck instead of
   ~1.15x: each framework's logits end 1.1e-4..1.9e-4 (relative) from a float64 PyTorch run of
@@ -52,7 +53,7 @@ TYPES = ("se", "eca", "cbam")
 CASES = (
     [{"depth": 18, "attention_type": t, "position": p} for p in ("pre", "post", "identity") for t in TYPES]
     + [{"depth": 18, "attention_type": "cbam", "position": "pre", "reduction_ratio": 8, "kernel_size": 3}]
-    + [{"depth": 50, "attention_type": t, "position": "pre"} for t in TYPES]
+    + [{"depth": 50, "attention_type": t, "position": "pre"} for t in ("se", "cbam")]
 )
 
 

@@ -75,7 +75,8 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2D:
 
 class BasicBlock(nn.Layer):
     """Two 3x3 convs (ResNet-18/34); attention where ``position`` says (default ``"standard"``:
-    on the second BN's output, before the addition; see :data:`POSITIONS`).
+    on the second BN's output, before the addition; see
+    :data:`~vision_attention.architectures.POSITIONS`).
 
     BatchNorms use Paddle's defaults ``momentum=0.9, epsilon=1e-5``, i.e. PyTorch's
     ``momentum=0.1, eps=1e-5``.
@@ -111,7 +112,7 @@ class Bottleneck(nn.Layer):
     (``planes * 4`` channels) and its result is added to the shortcut, as in the official SENet
     (``SE-ResNet-50.prototxt``), CBAM (``MODELS/model_resnet.py``) and ECA-Net
     (``models/eca_resnet.py``) code; the other positions are SENet's alternatives
-    (:data:`POSITIONS`). BatchNorms use
+    (:data:`~vision_attention.architectures.POSITIONS`). BatchNorms use
     Paddle's defaults ``momentum=0.9, epsilon=1e-5`` (PyTorch ``momentum=0.1, eps=1e-5``).
     """
 
@@ -148,7 +149,8 @@ class AttentionResNet(nn.Layer):
     Placement, following each paper's official code:
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
-      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      block's last BN output before the residual addition by default (``position="standard"``;
+      the alternatives: :data:`~vision_attention.architectures.POSITIONS`) (SENet Fig. 3; CBAM Fig. 3;
       ECA-Net ``eca_resnet.py``).
     * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
       i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,

@@ -63,8 +63,7 @@ def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16
 
 def _residual_unit(block, x, residual, training):
     """Shared call of both blocks: ``residual`` is the block's branch ``F`` (a callable taking
-    ``(x, training)``); the attention layer goes where ``block.position`` says (see
-    :data:`POSITIONS`). ``block.downsample`` is ``None`` or ``[conv, bn]``."""
+    ``(x, training)``); the attention layer goes where ``block.position`` says (see :data:`POSITIONS`). ``block.downsample`` is ``None`` or ``[conv, bn]``."""
     attention, position = block.attention, block.position
     downsample = block.downsample
     identity = x if downsample is None else downsample[1](downsample[0](x), training=training)
@@ -115,7 +114,8 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1, name: str = "conv"
 
 class BasicBlock(keras.layers.Layer):
     """Two 3x3 convs (ResNet-18/34); attention where ``position`` says (default ``"standard"``:
-    on the second BN's output, before the addition; see :data:`POSITIONS`).
+    on the second BN's output, before the addition; see
+    :data:`~vision_attention.architectures.POSITIONS`).
 
     Input ``(B, H, W, inplanes)`` (NHWC); output ``(B, H / stride, W / stride, planes)``.
     BatchNorms: ``epsilon=1e-5``, Keras ``momentum=0.9`` (PyTorch's ``momentum=0.1``).
@@ -155,7 +155,7 @@ class Bottleneck(keras.layers.Layer):
     (``planes * 4`` channels) and its result is added to the shortcut, as in the official SENet
     (``SE-ResNet-50.prototxt``), CBAM (``MODELS/model_resnet.py``) and ECA-Net
     (``models/eca_resnet.py``) code; the other positions are SENet's alternatives
-    (:data:`POSITIONS`). Input
+    (:data:`~vision_attention.architectures.POSITIONS`). Input
     ``(B, H, W, inplanes)`` (NHWC); output ``(B, H / stride, W / stride, planes * 4)``.
     BatchNorms: ``epsilon=1e-5``, Keras ``momentum=0.9`` (PyTorch's ``momentum=0.1``).
     ``pad`` (``ZeroPadding2D(1)``) reproduces the 3x3 conv's symmetric padding 1.
@@ -196,7 +196,8 @@ class AttentionResNet(keras.Model):
     Placement, following each paper's official code:
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
-      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      block's last BN output before the residual addition by default (``position="standard"``;
+      the alternatives: :data:`~vision_attention.architectures.POSITIONS`) (SENet Fig. 3; CBAM Fig. 3;
       ECA-Net ``eca_resnet.py``).
     * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
       i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,
