@@ -221,3 +221,60 @@ def test_attention_resnet_rejects_bad_arguments(framework, kwargs, argument):
         build_module(framework, "attention_resnet", **kwargs)
     message = str(info.value)
     assert f"argument '{argument}' expected" in message and repr(next(iter(kwargs.values()))) in message
+
+
+# (attention_resnet kwargs beyond depth 18, the exact message). The checks run before any layer
+# is built, in the same order in every framework.
+_POSITIONS = "('standard', 'pre', 'post', 'identity')"
+PLACEMENT_CASES = [
+    ({"attention_type": "se", "position": "side"},
+     f"attention_resnet: argument 'position' expected one of {_POSITIONS}, got 'side'"),
+    ({"attention_type": "se", "position": None},
+     f"attention_resnet: argument 'position' expected one of {_POSITIONS}, got None"),
+    ({"attention_type": "se", "position": True},
+     f"attention_resnet: argument 'position' expected one of {_POSITIONS}, got True"),
+    ({"attention_type": "none", "position": "pre"},
+     "attention_resnet: argument 'position'='pre' needs an in-block attention type ('se', 'eca', 'cbam'); "
+     "attention_type='none' has no module to place"),
+    ({"attention_type": "bam", "position": "post"},
+     "attention_resnet: argument 'position'='post' needs an in-block attention type ('se', 'eca', 'cbam'); "
+     "attention_type='bam' has its modules between stages, not in units"),
+    ({"attention_type": "cbam", "kernel_size": 4},
+     "attention_resnet: argument 'kernel_size' expected a positive odd integer, got 4"),
+    ({"attention_type": "cbam", "kernel_size": -3},
+     "attention_resnet: argument 'kernel_size' expected a positive odd integer, got -3"),
+    ({"attention_type": "cbam", "kernel_size": 3.0},
+     "attention_resnet: argument 'kernel_size' expected a positive odd integer, got 3.0"),
+    ({"attention_type": "se", "reduction_ratio": 0},
+     "attention_resnet: argument 'reduction_ratio' expected a positive integer, got 0"),
+    ({"attention_type": "se", "reduction_ratio": -4},
+     "attention_resnet: argument 'reduction_ratio' expected a positive integer, got -4"),
+    ({"attention_type": "cbam", "reduction_ratio": 2.5},
+     "attention_resnet: argument 'reduction_ratio' expected a positive integer, got 2.5"),
+    # larger than the 64 channels of the first stage's modules: the module's own check
+    ({"attention_type": "se", "reduction_ratio": 128},
+     "SEBlock: argument 'reduction_ratio' expected a positive integer no larger than in_channels=64, got 128"),
+]
+
+
+@pytest.mark.parametrize("case", PLACEMENT_CASES, ids=lambda case: "-".join(map(str, case[0].values())))
+def test_attention_resnet_placement_arguments_are_checked_identically(case):
+    kwargs, expected = case
+    messages = {fw: _message(fw, "attention_resnet", {"depth": 18, **kwargs}) for fw in FRAMEWORKS}
+    assert messages == {fw: expected for fw in FRAMEWORKS}, messages
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_blocks_and_make_attention_check_position_and_kernel_size(framework):
+    import importlib
+
+    resnet = importlib.import_module(f"vision_attention.{framework}.models.resnet")
+    for cls in (resnet.BasicBlock, resnet.Bottleneck):
+        with pytest.raises(ValueError) as info:
+            cls(64, 16, attention_type="se", position="before")
+        assert str(info.value) == f"{cls.__name__}: argument 'position' expected one of {_POSITIONS}, got 'before'"
+        with pytest.raises(ValueError, match=r"^" + cls.__name__ + r": argument 'position'='identity' needs"):
+            cls(64, 16, attention_type="none", position="identity")
+    with pytest.raises(ValueError) as info:
+        resnet.make_attention("cbam", 64, kernel_size=6)
+    assert str(info.value) == "make_attention: argument 'kernel_size' expected a positive odd integer, got 6"

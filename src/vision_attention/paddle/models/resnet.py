@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from ..._checks import check_choice, check_positive_int
-from ...architectures import ATTENTION_TYPES, RESNET_DEPTHS
+from ..._checks import check_choice, check_odd_kernel_size, check_positive_int
+from ...architectures import ATTENTION_TYPES, RESNET_DEPTHS, check_position
 from ..._frameworks import import_paddle
 from ..bam import BAM
 from ..cbam import CBAM
@@ -22,25 +22,45 @@ from ..se import SEBlock
 paddle = import_paddle()
 nn = paddle.nn
 
-def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16) -> nn.Layer | None:
+def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16,
+                   kernel_size: int = 7) -> nn.Layer | None:
     """Build the in-block attention layer for ``channels`` channels, or ``None``.
 
-    ``"se"`` -> :class:`SEBlock`, ``"eca"`` -> :class:`ECA` (kernel size from the channel
-    count, Eq. (12) of ECA-Net), ``"cbam"`` -> :class:`CBAM` (7x7 spatial kernel), all with
-    ``reduction_ratio`` (16, as in the three papers). ``"none"`` and ``"bam"`` return ``None``:
-    BAM is not an in-block module; the networks place it between stages themselves.
+    ``"se"`` -> :class:`SEBlock` with ``reduction_ratio``; ``"cbam"`` -> :class:`CBAM` with
+    ``reduction_ratio`` and spatial kernel ``kernel_size`` (16 and 7 in the paper);
+    ``"eca"`` -> :class:`ECA` (kernel size from the channel count, Eq. (12) of ECA-Net; it uses
+    neither argument). ``"none"`` and ``"bam"`` return ``None``: BAM is not an in-block module;
+    the networks place it between stages themselves.
 
     Raises:
-        ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`.
+        ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`; ``kernel_size`` not
+            a positive odd integer; ``reduction_ratio`` invalid for ``channels``.
     """
     check_choice("make_attention", "attention_type", attention_type, ATTENTION_TYPES)
+    check_odd_kernel_size("make_attention", kernel_size)
     if attention_type == "se":
         return SEBlock(channels, reduction_ratio)
     if attention_type == "eca":
         return ECA(channels)
     if attention_type == "cbam":
-        return CBAM(channels, reduction_ratio)
+        return CBAM(channels, reduction_ratio, kernel_size)
     return None
+
+
+def _residual_unit(block, x, residual):
+    """Shared forward of both blocks: ``residual`` is the block's branch ``F`` (a callable);
+    the attention layer goes where ``block.position`` says (see :data:`POSITIONS`)."""
+    attention, position = block.attention, block.position
+    identity = x if block.downsample is None else block.downsample(x)
+    if attention is not None and position == "identity":
+        identity = attention(identity)
+    out = residual(attention(x) if attention is not None and position == "pre" else x)
+    if attention is not None and position == "standard":
+        out = attention(out)
+    out = block.relu(out + identity)
+    if attention is not None and position == "post":
+        out = attention(out)
+    return out
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2D:
@@ -54,7 +74,9 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2D:
 
 
 class BasicBlock(nn.Layer):
-    """Two 3x3 convs (ResNet-18/34); attention on the second BN's output, before the addition.
+    """Two 3x3 convs (ResNet-18/34); attention where ``position`` says (default ``"standard"``:
+    on the second BN's output, before the addition; see
+    :data:`~vision_attention.architectures.POSITIONS`).
 
     BatchNorms use Paddle's defaults ``momentum=0.9, epsilon=1e-5``, i.e. PyTorch's
     ``momentum=0.1, eps=1e-5``.
@@ -63,39 +85,44 @@ class BasicBlock(nn.Layer):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Layer | None = None,
-                 attention_type: str = "none"):
+                 attention_type: str = "none", position: str = "standard", reduction_ratio: int = 16,
+                 kernel_size: int = 7):
         super().__init__()
+        self.position = check_position(type(self).__name__, position, attention_type)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2D(planes)
         self.relu = nn.ReLU()
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2D(planes)
-        self.attention = make_attention(attention_type, planes * self.expansion)
+        channels = inplanes if position == "pre" else planes * self.expansion
+        self.attention = make_attention(attention_type, channels, reduction_ratio, kernel_size)
         self.downsample = downsample
 
+    def _branch(self, x):
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+
     def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.attention is not None:
-            out = self.attention(out)
-        return self.relu(out + identity)
+        return _residual_unit(self, x, self._branch)
 
 
 class Bottleneck(nn.Layer):
     """1x1 reduce, 3x3 (carrying the stride: v1.5), 1x1 expand x4; attention before the addition.
 
-    The attention layer sees the third BN's output (``planes * 4`` channels) and its result
-    is added to the shortcut, as in the official SENet (``SE-ResNet-50.prototxt``), CBAM
-    (``MODELS/model_resnet.py``) and ECA-Net (``models/eca_resnet.py``) code. BatchNorms use
+    With ``position="standard"`` (the default) the attention layer sees the third BN's output
+    (``planes * 4`` channels) and its result is added to the shortcut, as in the official SENet
+    (``SE-ResNet-50.prototxt``), CBAM (``MODELS/model_resnet.py``) and ECA-Net
+    (``models/eca_resnet.py``) code; the other positions are SENet's alternatives
+    (:data:`~vision_attention.architectures.POSITIONS`). BatchNorms use
     Paddle's defaults ``momentum=0.9, epsilon=1e-5`` (PyTorch ``momentum=0.1, eps=1e-5``).
     """
 
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Layer | None = None,
-                 attention_type: str = "none"):
+                 attention_type: str = "none", position: str = "standard", reduction_ratio: int = 16,
+                 kernel_size: int = 7):
         super().__init__()
+        self.position = check_position(type(self).__name__, position, attention_type)
         self.conv1 = conv1x1(inplanes, planes)
         self.bn1 = nn.BatchNorm2D(planes)
         self.conv2 = conv3x3(planes, planes, stride)
@@ -103,17 +130,17 @@ class Bottleneck(nn.Layer):
         self.conv3 = conv1x1(planes, planes * self.expansion)
         self.bn3 = nn.BatchNorm2D(planes * self.expansion)
         self.relu = nn.ReLU()
-        self.attention = make_attention(attention_type, planes * self.expansion)
+        channels = inplanes if position == "pre" else planes * self.expansion
+        self.attention = make_attention(attention_type, channels, reduction_ratio, kernel_size)
         self.downsample = downsample
 
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
+    def _branch(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.attention is not None:
-            out = self.attention(out)
-        return self.relu(out + identity)
+        return self.bn3(self.conv3(out))
+
+    def forward(self, x):
+        return _residual_unit(self, x, self._branch)
 
 
 class AttentionResNet(nn.Layer):
@@ -122,7 +149,8 @@ class AttentionResNet(nn.Layer):
     Placement, following each paper's official code:
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
-      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      block's last BN output before the residual addition by default (``position="standard"``;
+      the alternatives: :data:`~vision_attention.architectures.POSITIONS`) (SENet Fig. 3; CBAM Fig. 3;
       ECA-Net ``eca_resnet.py``).
     * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
       i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,
@@ -137,14 +165,19 @@ class AttentionResNet(nn.Layer):
     ``fan_out`` mode, so the conv initialisation draws ``N(0, 2 / fan_out)`` directly.
     """
 
-    def __init__(self, depth: int = 50, attention_type: str = "none", num_classes: int = 1000):
+    def __init__(self, depth: int = 50, attention_type: str = "none", num_classes: int = 1000,
+                 position: str = "standard", reduction_ratio: int = 16, kernel_size: int = 7):
         super().__init__()
         check_choice("attention_resnet", "depth", depth, tuple(RESNET_DEPTHS))
         check_choice("attention_resnet", "attention_type", attention_type, ATTENTION_TYPES)
         num_classes = check_positive_int("attention_resnet", "num_classes", num_classes)
+        check_position("attention_resnet", position, attention_type)
+        reduction_ratio = check_positive_int("attention_resnet", "reduction_ratio", reduction_ratio)
+        check_odd_kernel_size("attention_resnet", kernel_size)
         kind, blocks = RESNET_DEPTHS[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
-        self.depth, self.attention_type = depth, attention_type
+        self.depth, self.attention_type, self.position = depth, attention_type, position
+        self.reduction_ratio, self.kernel_size = reduction_ratio, kernel_size
         self.inplanes = 64
 
         self.conv1 = nn.Conv2D(3, 64, 7, stride=2, padding=3, bias_attr=False)
@@ -155,6 +188,7 @@ class AttentionResNet(nn.Layer):
         self.layer2 = self._make_layer(block, 128, blocks[1], 2, attention_type)
         self.layer3 = self._make_layer(block, 256, blocks[2], 2, attention_type)
         self.layer4 = self._make_layer(block, 512, blocks[3], 2, attention_type)
+        # (position, reduction_ratio and kernel_size reach every block through _make_layer.)
         use_bam = attention_type == "bam"
         e = block.expansion
         self.bam1 = BAM(64 * e) if use_bam else None
@@ -180,9 +214,10 @@ class AttentionResNet(nn.Layer):
                 conv1x1(self.inplanes, planes * block.expansion, stride),
                 nn.BatchNorm2D(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample, attention_type)]
+        options = dict(position=self.position, reduction_ratio=self.reduction_ratio, kernel_size=self.kernel_size)
+        layers = [block(self.inplanes, planes, stride, downsample, attention_type, **options)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, 1, None, attention_type) for _ in range(1, blocks)]
+        layers += [block(self.inplanes, planes, 1, None, attention_type, **options) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -195,7 +230,9 @@ class AttentionResNet(nn.Layer):
         return self.fc(paddle.flatten(self.avgpool(x), 1))
 
 
-def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000) -> AttentionResNet:
+def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000,
+                     position: str = "standard", reduction_ratio: int = 16,
+                     kernel_size: int = 7) -> AttentionResNet:
     """Build a ResNet of ``depth`` (18, 34, 50, 101, 152) with ``attention_type`` attention.
 
     Args:
@@ -203,6 +240,13 @@ def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes:
         attention_type: ``"none"``, ``"se"``, ``"eca"``, ``"cbam"`` or ``"bam"``
             (placement: see :class:`AttentionResNet`).
         num_classes: size of the ``fc`` output.
+        position: where the in-block module sits in each unit: ``"standard"`` (default, the
+            papers'), ``"pre"``, ``"post"`` or ``"identity"`` (SENet TPAMI 2020, Sec. 6.5,
+            Fig. 5; see :data:`vision_attention.architectures.POSITIONS`). Only ``"standard"``
+            is accepted for ``"none"`` and ``"bam"``.
+        reduction_ratio: ``r`` of SE's and CBAM's channel MLP (16 in both papers; ECA has
+            none). It must not exceed the smallest channel count a module sees.
+        kernel_size: CBAM's spatial-attention kernel ``k`` (7 in the paper), odd.
 
     Returns:
         An :class:`AttentionResNet` in training mode, randomly initialised (torchvision's
@@ -210,7 +254,8 @@ def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes:
         downloaded; load canonical weights through the parity layer.
 
     Raises:
-        ValueError: ``depth``, ``attention_type`` or ``num_classes`` invalid (the message
-            names the argument, the accepted values and the value given).
+        ValueError: ``depth``, ``attention_type``, ``num_classes``, ``position``,
+            ``reduction_ratio`` or ``kernel_size`` invalid (the message names the argument,
+            the accepted values and the value given).
     """
-    return AttentionResNet(depth, attention_type, num_classes)
+    return AttentionResNet(depth, attention_type, num_classes, position, reduction_ratio, kernel_size)

@@ -24,8 +24,8 @@ Every sub-layer's ``name`` equals its attribute name (or list index).
 
 from __future__ import annotations
 
-from ..._checks import check_choice, check_positive_int
-from ...architectures import ATTENTION_TYPES, RESNET_DEPTHS
+from ..._checks import check_choice, check_odd_kernel_size, check_positive_int
+from ...architectures import ATTENTION_TYPES, RESNET_DEPTHS, check_position
 from ..._frameworks import import_tensorflow
 from ..bam import BAM
 from ..cbam import CBAM
@@ -36,26 +36,46 @@ tf = import_tensorflow()
 keras = tf.keras
 
 def make_attention(attention_type: str, channels: int, reduction_ratio: int = 16,
-                   name: str = "attention") -> keras.layers.Layer | None:
+                   kernel_size: int = 7, name: str = "attention") -> keras.layers.Layer | None:
     """Build the in-block attention layer for ``channels`` channels, or ``None``.
 
-    ``"se"`` -> :class:`SEBlock` and ``"cbam"`` -> :class:`CBAM` (7x7 spatial kernel), both
-    with ``reduction_ratio`` (16 in both papers); ``"eca"`` -> :class:`ECA` (kernel size from
-    the channel count, Eq. (12) of ECA-Net). ``"none"`` and ``"bam"`` return ``None``: BAM is
-    not an in-block module; the networks place it between stages themselves.
+    ``"se"`` -> :class:`SEBlock` with ``reduction_ratio``; ``"cbam"`` -> :class:`CBAM` with
+    ``reduction_ratio`` and spatial kernel ``kernel_size`` (16 and 7 in the paper);
+    ``"eca"`` -> :class:`ECA` (kernel size from the channel count, Eq. (12) of ECA-Net; it uses
+    neither argument). ``"none"`` and ``"bam"`` return ``None``: BAM is not an in-block module;
+    the networks place it between stages themselves.
     ``name`` is the Keras layer name (the attribute name ``attention`` by default).
 
     Raises:
-        ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`.
+        ValueError: ``attention_type`` not one of :data:`ATTENTION_TYPES`; ``kernel_size`` not
+            a positive odd integer; ``reduction_ratio`` invalid for ``channels``.
     """
     check_choice("make_attention", "attention_type", attention_type, ATTENTION_TYPES)
+    check_odd_kernel_size("make_attention", kernel_size)
     if attention_type == "se":
         return SEBlock(channels, reduction_ratio, name=name)
     if attention_type == "eca":
         return ECA(channels, name=name)
     if attention_type == "cbam":
-        return CBAM(channels, reduction_ratio, name=name)
+        return CBAM(channels, reduction_ratio, kernel_size, name=name)
     return None
+
+
+def _residual_unit(block, x, residual, training):
+    """Shared call of both blocks: ``residual`` is the block's branch ``F`` (a callable taking
+    ``(x, training)``); the attention layer goes where ``block.position`` says (see :data:`POSITIONS`). ``block.downsample`` is ``None`` or ``[conv, bn]``."""
+    attention, position = block.attention, block.position
+    downsample = block.downsample
+    identity = x if downsample is None else downsample[1](downsample[0](x), training=training)
+    if attention is not None and position == "identity":
+        identity = attention(identity, training=training)
+    out = residual(attention(x, training=training) if attention is not None and position == "pre" else x, training)
+    if attention is not None and position == "standard":
+        out = attention(out, training=training)
+    out = block.relu(out + identity)
+    if attention is not None and position == "post":
+        out = attention(out, training=training)
+    return out
 
 
 def _conv_initializer():
@@ -93,7 +113,9 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1, name: str = "conv"
 
 
 class BasicBlock(keras.layers.Layer):
-    """Two 3x3 convs (ResNet-18/34); attention on the second BN's output, before the addition.
+    """Two 3x3 convs (ResNet-18/34); attention where ``position`` says (default ``"standard"``:
+    on the second BN's output, before the addition; see
+    :data:`~vision_attention.architectures.POSITIONS`).
 
     Input ``(B, H, W, inplanes)`` (NHWC); output ``(B, H / stride, W / stride, planes)``.
     BatchNorms: ``epsilon=1e-5``, Keras ``momentum=0.9`` (PyTorch's ``momentum=0.1``).
@@ -103,33 +125,37 @@ class BasicBlock(keras.layers.Layer):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: list | None = None,
-                 attention_type: str = "none", **kwargs):
+                 attention_type: str = "none", position: str = "standard", reduction_ratio: int = 16,
+                 kernel_size: int = 7, **kwargs):
         super().__init__(**kwargs)
+        self.position = check_position(type(self).__name__, position, attention_type)
         self.pad = keras.layers.ZeroPadding2D(1, name="pad")
         self.conv1 = conv3x3(inplanes, planes, stride, name="conv1")
         self.bn1 = _built(_batch_norm("bn1"), planes)
         self.relu = keras.layers.ReLU(name="relu")
         self.conv2 = conv3x3(planes, planes, name="conv2")
         self.bn2 = _built(_batch_norm("bn2"), planes)
-        self.attention = make_attention(attention_type, planes * self.expansion)
+        channels = inplanes if position == "pre" else planes * self.expansion
+        self.attention = make_attention(attention_type, channels, reduction_ratio, kernel_size)
         self.downsample = downsample
         self.built = True
 
-    def call(self, x, training=None):
-        identity = x if self.downsample is None else self.downsample[1](self.downsample[0](x), training=training)
+    def _branch(self, x, training):
         out = self.relu(self.bn1(self.conv1(self.pad(x)), training=training))
-        out = self.bn2(self.conv2(self.pad(out)), training=training)
-        if self.attention is not None:
-            out = self.attention(out, training=training)
-        return self.relu(out + identity)
+        return self.bn2(self.conv2(self.pad(out)), training=training)
+
+    def call(self, x, training=None):
+        return _residual_unit(self, x, self._branch, training)
 
 
 class Bottleneck(keras.layers.Layer):
     """1x1 reduce, 3x3 (carrying the stride: v1.5), 1x1 expand x4; attention before the addition.
 
-    The attention layer sees the third BN's output (``planes * 4`` channels) and its result
-    is added to the shortcut, as in the official SENet (``SE-ResNet-50.prototxt``), CBAM
-    (``MODELS/model_resnet.py``) and ECA-Net (``models/eca_resnet.py``) code. Input
+    With ``position="standard"`` (the default) the attention layer sees the third BN's output
+    (``planes * 4`` channels) and its result is added to the shortcut, as in the official SENet
+    (``SE-ResNet-50.prototxt``), CBAM (``MODELS/model_resnet.py``) and ECA-Net
+    (``models/eca_resnet.py``) code; the other positions are SENet's alternatives
+    (:data:`~vision_attention.architectures.POSITIONS`). Input
     ``(B, H, W, inplanes)`` (NHWC); output ``(B, H / stride, W / stride, planes * 4)``.
     BatchNorms: ``epsilon=1e-5``, Keras ``momentum=0.9`` (PyTorch's ``momentum=0.1``).
     ``pad`` (``ZeroPadding2D(1)``) reproduces the 3x3 conv's symmetric padding 1.
@@ -138,8 +164,10 @@ class Bottleneck(keras.layers.Layer):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: list | None = None,
-                 attention_type: str = "none", **kwargs):
+                 attention_type: str = "none", position: str = "standard", reduction_ratio: int = 16,
+                 kernel_size: int = 7, **kwargs):
         super().__init__(**kwargs)
+        self.position = check_position(type(self).__name__, position, attention_type)
         self.conv1 = conv1x1(inplanes, planes, name="conv1")
         self.bn1 = _built(_batch_norm("bn1"), planes)
         self.pad = keras.layers.ZeroPadding2D(1, name="pad")
@@ -148,18 +176,18 @@ class Bottleneck(keras.layers.Layer):
         self.conv3 = conv1x1(planes, planes * self.expansion, name="conv3")
         self.bn3 = _built(_batch_norm("bn3"), planes * self.expansion)
         self.relu = keras.layers.ReLU(name="relu")
-        self.attention = make_attention(attention_type, planes * self.expansion)
+        channels = inplanes if position == "pre" else planes * self.expansion
+        self.attention = make_attention(attention_type, channels, reduction_ratio, kernel_size)
         self.downsample = downsample
         self.built = True
 
-    def call(self, x, training=None):
-        identity = x if self.downsample is None else self.downsample[1](self.downsample[0](x), training=training)
+    def _branch(self, x, training):
         out = self.relu(self.bn1(self.conv1(x), training=training))
         out = self.relu(self.bn2(self.conv2(self.pad(out)), training=training))
-        out = self.bn3(self.conv3(out), training=training)
-        if self.attention is not None:
-            out = self.attention(out, training=training)
-        return self.relu(out + identity)
+        return self.bn3(self.conv3(out), training=training)
+
+    def call(self, x, training=None):
+        return _residual_unit(self, x, self._branch, training)
 
 
 class AttentionResNet(keras.Model):
@@ -168,7 +196,8 @@ class AttentionResNet(keras.Model):
     Placement, following each paper's official code:
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
-      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      block's last BN output before the residual addition by default (``position="standard"``;
+      the alternatives: :data:`~vision_attention.architectures.POSITIONS`) (SENet Fig. 3; CBAM Fig. 3;
       ECA-Net ``eca_resnet.py``).
     * ``"bam"``: top-level ``bam1``, ``bam2``, ``bam3`` after ``layer1``, ``layer2``, ``layer3``,
       i.e. at the three stage transitions where the next stage downsamples (BAM paper Sec. 3,
@@ -188,14 +217,19 @@ class AttentionResNet(keras.Model):
     attention layers keep Keras' default initialisers (glorot uniform).
     """
 
-    def __init__(self, depth: int = 50, attention_type: str = "none", num_classes: int = 1000, **kwargs):
+    def __init__(self, depth: int = 50, attention_type: str = "none", num_classes: int = 1000,
+                 position: str = "standard", reduction_ratio: int = 16, kernel_size: int = 7, **kwargs):
         super().__init__(**kwargs)
         check_choice("attention_resnet", "depth", depth, tuple(RESNET_DEPTHS))
         check_choice("attention_resnet", "attention_type", attention_type, ATTENTION_TYPES)
         num_classes = check_positive_int("attention_resnet", "num_classes", num_classes)
+        check_position("attention_resnet", position, attention_type)
+        reduction_ratio = check_positive_int("attention_resnet", "reduction_ratio", reduction_ratio)
+        check_odd_kernel_size("attention_resnet", kernel_size)
         kind, blocks = RESNET_DEPTHS[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
-        self.depth, self.attention_type = depth, attention_type
+        self.depth, self.attention_type, self.position = depth, attention_type, position
+        self.reduction_ratio, self.kernel_size = reduction_ratio, kernel_size
         self.inplanes = 64
 
         self.conv1_pad = keras.layers.ZeroPadding2D(3, name="conv1_pad")
@@ -211,6 +245,7 @@ class AttentionResNet(keras.Model):
         self.layer2 = self._make_layer(block, 128, blocks[1], 2, attention_type)
         self.layer3 = self._make_layer(block, 256, blocks[2], 2, attention_type)
         self.layer4 = self._make_layer(block, 512, blocks[3], 2, attention_type)
+        # (position, reduction_ratio and kernel_size reach every block through _make_layer.)
         use_bam = attention_type == "bam"
         e = block.expansion
         self.bam1 = BAM(64 * e, name="bam1") if use_bam else None
@@ -228,9 +263,11 @@ class AttentionResNet(keras.Model):
                 conv1x1(self.inplanes, planes * block.expansion, stride, name="0"),
                 _built(_batch_norm("1"), planes * block.expansion),
             ]
-        layers = [block(self.inplanes, planes, stride, downsample, attention_type, name="0")]
+        options = dict(position=self.position, reduction_ratio=self.reduction_ratio, kernel_size=self.kernel_size)
+        layers = [block(self.inplanes, planes, stride, downsample, attention_type, name="0", **options)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, 1, None, attention_type, name=str(i)) for i in range(1, blocks)]
+        layers += [block(self.inplanes, planes, 1, None, attention_type, name=str(i), **options)
+                   for i in range(1, blocks)]
         return layers
 
     def call(self, x, training=None):
@@ -245,7 +282,9 @@ class AttentionResNet(keras.Model):
         return self.fc(self.avgpool(x))
 
 
-def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000) -> AttentionResNet:
+def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes: int = 1000,
+                     position: str = "standard", reduction_ratio: int = 16,
+                     kernel_size: int = 7) -> AttentionResNet:
     """Build a ResNet of ``depth`` (18, 34, 50, 101, 152) with ``attention_type`` attention.
 
     Args:
@@ -253,6 +292,13 @@ def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes:
         attention_type: ``"none"``, ``"se"``, ``"eca"``, ``"cbam"`` or ``"bam"``
             (placement: see :class:`AttentionResNet`).
         num_classes: size of the ``fc`` output.
+        position: where the in-block module sits in each unit: ``"standard"`` (default, the
+            papers'), ``"pre"``, ``"post"`` or ``"identity"`` (SENet TPAMI 2020, Sec. 6.5,
+            Fig. 5; see :data:`vision_attention.architectures.POSITIONS`). Only ``"standard"``
+            is accepted for ``"none"`` and ``"bam"``.
+        reduction_ratio: ``r`` of SE's and CBAM's channel MLP (16 in both papers; ECA has
+            none). It must not exceed the smallest channel count a module sees.
+        kernel_size: CBAM's spatial-attention kernel ``k`` (7 in the paper), odd.
 
     Returns:
         An :class:`AttentionResNet` with all weights created, randomly initialised (Keras'
@@ -260,7 +306,8 @@ def attention_resnet(depth: int = 50, attention_type: str = "none", num_classes:
         downloaded; load canonical weights through the parity layer.
 
     Raises:
-        ValueError: ``depth``, ``attention_type`` or ``num_classes`` invalid (the message
-            names the argument, the accepted values and the value given).
+        ValueError: ``depth``, ``attention_type``, ``num_classes``, ``position``,
+            ``reduction_ratio`` or ``kernel_size`` invalid (the message names the argument,
+            the accepted values and the value given).
     """
-    return AttentionResNet(depth, attention_type, num_classes)
+    return AttentionResNet(depth, attention_type, num_classes, position, reduction_ratio, kernel_size)

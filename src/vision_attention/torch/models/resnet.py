@@ -70,7 +70,8 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs (ResNet-18/34); attention where ``position`` says (default ``"standard"``:
-    on the second BN's output, before the addition; see :data:`POSITIONS`)."""
+    on the second BN's output, before the addition; see
+    :data:`~vision_attention.architectures.POSITIONS`)."""
 
     expansion = 1
 
@@ -102,7 +103,7 @@ class Bottleneck(nn.Module):
     (``planes * 4`` channels) and its result is added to the shortcut, as in the official SENet
     (``SE-ResNet-50.prototxt``), CBAM (``MODELS/model_resnet.py``) and ECA-Net
     (``models/eca_resnet.py``) code; the other positions are SENet's alternatives
-    (:data:`POSITIONS`).
+    (:data:`~vision_attention.architectures.POSITIONS`).
     """
 
     expansion = 4
@@ -138,7 +139,8 @@ class AttentionResNet(nn.Module):
     Placement, following each paper's official code:
 
     * ``"se"``, ``"eca"``, ``"cbam"``: attribute ``attention`` in every block, applied to the
-      block's last BN output before the residual addition (SENet Fig. 3; CBAM Fig. 3;
+      block's last BN output before the residual addition by default (``position="standard"``;
+      the alternatives: :data:`~vision_attention.architectures.POSITIONS`) (SENet Fig. 3; CBAM Fig. 3;
       ECA-Net ``models/eca_resnet.py``). ECA kernel sizes come from Eq. (12): 5, 5, 5, 7 in
       the four stages of ResNet-50 (256...2048 channels), 86 parameters in all; the official
       ImageNet model was trained with 3, 5, 5, 7 (README: ``--ksize 3557``), the paper's
