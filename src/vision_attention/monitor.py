@@ -53,6 +53,7 @@ from ._checks import check_bool, check_positive_int
 __all__ = [
     "ATTENTION_CLASSES",
     "IDENTITY_CLASSES",
+    "LOGIT_KEYS",
     "STATISTICS",
     "TABLE_COLUMNS",
     "AttentionMonitor",
@@ -106,7 +107,7 @@ def _as_unit_array(weights) -> np.ndarray:
     low, high = float(a.min()), float(a.max())
     if low < 0.0 or high > 1.0:
         raise ValueError("attention_statistics: argument 'weights' expected values in [0, 1], got values "
-                         f"in [{low:.6g}, {high:.6g}]")
+                         f"in [{low!r}, {high!r}]")
     return a
 
 
@@ -250,9 +251,19 @@ class AttentionMonitor:
     Steps (the rule): a *pass* is one call of ``model`` itself. Its step label is the index
     given to the last :meth:`step` call, or, when :meth:`step` was never called, the number
     of training passes before it (0, 1, 2, ...). A training pass (PyTorch/Paddle
-    ``model.training``; Keras ``model(x, training=True)``) is recorded when its label is a
+    ``model.training``; Keras: ``training`` as Keras resolved it for the model's call, i.e.
+    ``model(x, training=True)``) is recorded when its label is a
     multiple of ``every``; an evaluation pass is always recorded, under the current label,
     so evaluations between training steps appear at the step they follow.
+
+    Recorded keys: every key of each module's dict except :data:`LOGIT_KEYS` (BAM's logits).
+    ``entropy`` is computed for ``(B, 1, H, W)`` maps (CBAM ``"spatial"``, gates'
+    ``"attention"``), NaN for the others (channel weights, BAM's ``(B, C, H, W)`` map, the
+    ``(B, heads, N, N)`` softmax rows of self-attention, fusion ``scale_weights``).
+    Deliberate differences: ``MultiHeadSelfAttention2d`` takes its explicit path (the same
+    arithmetic as the fused kernel, up to float32 round-off) on recorded passes, as it does
+    whenever its weights are asked for. Keras records in eager execution only (a
+    ``tf.function``, e.g. ``fit`` without ``run_eagerly=True``, raises ``RuntimeError``).
 
     Args:
         model: a PyTorch, Paddle or Keras module of the package, or any network containing
@@ -263,15 +274,6 @@ class AttentionMonitor:
         ValueError: ``every`` not a positive integer; ``model`` contains no attention module
             (the message lists :data:`ATTENTION_CLASSES`).
         TypeError: ``model`` is not a module of the three frameworks.
-
-    Recorded keys: every key of each module's dict except :data:`LOGIT_KEYS` (BAM's logits).
-    ``entropy`` is computed for ``(B, 1, H, W)`` maps (CBAM ``"spatial"``, gates'
-    ``"attention"``), NaN for the others (channel weights, BAM's ``(B, C, H, W)`` map, the
-    ``(B, heads, N, N)`` softmax rows of self-attention, fusion ``scale_weights``).
-    Deliberate differences: ``MultiHeadSelfAttention2d`` takes its explicit path (the same
-    arithmetic as the fused kernel, up to float32 round-off) on recorded passes, as it does
-    whenever its weights are asked for. Keras records in eager execution only (a
-    ``tf.function``, e.g. ``fit`` without ``run_eagerly=True``, raises ``RuntimeError``).
     """
 
     def __init__(self, model, every: int = 1):
@@ -371,8 +373,11 @@ class AttentionMonitor:
         key = type(module)
         if key not in self._signatures:
             self._signatures[key] = inspect.signature(getattr(key, self._adapter.FORWARD))
-        bound = self._signatures[key].bind(module, *args, **kwargs)
-        return bool(bound.arguments.get("return_attention", False))
+        try:
+            bound = self._signatures[key].bind(module, *args, **kwargs)
+        except TypeError:  # the call itself will raise its own error; do not add to it
+            return True
+        return bound.arguments.get("return_attention", False) is True
 
     def _before(self, name, module, args, kwargs):
         if not self._recording:

@@ -77,9 +77,15 @@ def add_hooks(layer, before, after) -> list:
 
 
 def is_training(layer, kwargs) -> bool:
-    """Whether a call is a training pass: ``training=True`` was passed (Keras' default is
-    inference)."""
-    return bool(kwargs.get("training") or False)
+    """Whether a call of ``layer`` is a training pass: ``training`` as Keras resolved it for
+    this call (the argument, else an outer layer's, else inference). Keras passes it to
+    ``call`` only when the class's ``call`` takes ``training`` (``SEBlock.call`` does not), so
+    it is read from the active call context (``Layer._get_call_context()``, Keras 3's own
+    record of the resolved value) when it is not among ``kwargs``."""
+    training = kwargs.get("training")
+    if training is None and hasattr(layer, "_get_call_context"):
+        training = layer._get_call_context().get_value("training")
+    return bool(training or False)
 
 
 def to_numpy(tensor):
