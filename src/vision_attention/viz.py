@@ -16,6 +16,9 @@ and returns that Axes. Shapes are checked before anything is drawn; a bad argume
 * :func:`plot_cost_scaling` -- a cost (time, memory) against the number of positions ``N`` on
   log-log axes, one line per configuration of
   :func:`vision_attention.profiling.attention_cost`, with ``N`` and ``N**2`` guides.
+* :func:`plot_attention_statistics` -- one statistic of
+  :meth:`vision_attention.monitor.AttentionMonitor.table` (e.g. the saturated fraction)
+  over training steps, one line per attention module and weight key.
 * :func:`plot_decision_tree` -- a yes/no decision tree (questions, answers) with a note under
   each answer, coloured by what the book's measurements say about it.
 * :func:`use_book_style` -- the house style of the book's figures (called by every chapter).
@@ -45,6 +48,7 @@ __all__ = [
     "plot_channel_grid",
     "overlay_attention",
     "plot_cost_scaling",
+    "plot_attention_statistics",
     "plot_decision_tree",
     "VERDICT_COLOURS",
 ]
@@ -539,6 +543,83 @@ def plot_decision_tree(tree, ax=None, *, notes=None, wrap: int = 30, title: str 
     ax.set_xlim(-0.6, len(leaves) - 0.4)
     ax.set_ylim(lowest - 1.7, 0.4)
     ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+STATISTIC_LABELS = {
+    "mean": "mean weight",
+    "std": "standard deviation of the weights",
+    "low": "fraction of weights < 0.05",
+    "high": "fraction of weights > 0.95",
+    "saturated": "fraction saturated (< 0.05 or > 0.95)",
+    "entropy": "normalised entropy of the map",
+}
+"""Axis labels of the statistics of :func:`vision_attention.monitor.attention_statistics`."""
+
+_KEY_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_attention_statistics(table, stat: str = "saturated", ax=None, *, title: str | None = None,
+                              cmap: str = ATTENTION_CMAP, legend: bool = True):
+    """One attention statistic over training steps, one line per (module, weight key).
+
+    Rows of the same step, module and key (several passes per step) are averaged. Modules are
+    coloured in network order along ``cmap`` (early modules dark, late ones light with
+    ``viridis``), weight keys drawn with their own line style (solid, dashed, dotted, ...);
+    lines whose statistic is NaN throughout (``entropy`` of channel weights) are left out. The
+    y axis is the fixed range [0, 1] of every statistic. The legend is compact: small type,
+    outside the Axes on the right, two columns beyond eight lines.
+
+    Args:
+        table: :meth:`vision_attention.monitor.AttentionMonitor.table`, or any
+            :class:`pandas.DataFrame` with columns ``step``, ``module``, ``key`` and ``stat``.
+        stat: one of :data:`vision_attention.monitor.STATISTICS`.
+        ax: the Axes to draw on; a new figure when ``None``.
+        title: optional title.
+        cmap: colour map of the modules (perceptually uniform, :data:`ATTENTION_CMAP`).
+        legend: draw the legend.
+
+    Returns:
+        The Axes; ``ax.lines`` holds one line per drawn (module, key), labelled
+        ``"module: key"``.
+
+    Raises:
+        ValueError: ``stat`` not a statistic; ``table`` missing a column, or with no finite
+            value of ``stat``.
+    """
+    from matplotlib import colormaps
+
+    from .monitor import STATISTICS
+
+    if stat not in STATISTICS:
+        raise ValueError(f"plot_attention_statistics: argument 'stat' expected one of {STATISTICS}, got {stat!r}")
+    needed = {"step", "module", "key", stat}
+    missing = sorted(needed - set(getattr(table, "columns", ())))
+    if missing:
+        raise ValueError(f"plot_attention_statistics: argument 'table' expected columns {sorted(needed)}, "
+                         f"missing {missing}")
+    finite = table[np.isfinite(table[stat].to_numpy(dtype=np.float64))]
+    if finite.empty:
+        raise ValueError(f"plot_attention_statistics: argument 'table' has no finite {stat!r} value "
+                         "(entropy exists for spatial maps only)")
+    modules = list(dict.fromkeys(finite["module"]))
+    keys = list(dict.fromkeys(finite["key"]))
+    colours = colormaps[cmap]
+    ax = _new_axes(ax)
+    for (module, key), rows in finite.groupby(["module", "key"], sort=False):
+        series = rows.groupby("step")[stat].mean()
+        shade = modules.index(module) / max(len(modules) - 1, 1)
+        ax.plot(series.index, series.to_numpy(), color=colours(0.9 * shade),
+                linestyle=_KEY_STYLES[keys.index(key) % len(_KEY_STYLES)], marker="." if len(series) < 30 else None,
+                linewidth=1.2, label=f"{module}: {key}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(STATISTIC_LABELS[stat])
+    if legend:
+        ax.legend(fontsize=6, ncol=1 if len(ax.lines) <= 8 else 2, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  frameon=False, handlelength=2.5, columnspacing=1.0)
     if title:
         ax.set_title(title)
     return ax
