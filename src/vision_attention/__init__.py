@@ -13,6 +13,8 @@ data set with labels and masks), :mod:`vision_attention.metrics` (how well an at
 points at an object: mask IoU, the pointing game),
 :mod:`vision_attention.profiling` (parameters, FLOPs, latency),
 :mod:`vision_attention.stats` (paired comparisons across seeds, latency summaries),
+:mod:`vision_attention.monitor` (attention-weight statistics during training, ablation),
+:mod:`vision_attention.tune` (hyperparameter search with Optuna, and its command line),
 :mod:`vision_attention.viz` (the book's figures) and
 :func:`vision_attention.eca_kernel_size`.
 """
