@@ -52,7 +52,7 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
     assert len(results) >= 13
     wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
     assert not wrong
-    # Exercises 08's and 09's hints come from a numpy model of each mistake: each must name its
+    # Exercises 08's, 09's and 10's hints come from a numpy model of each mistake: each must name its
     # mistake on the real frameworks' output (the model of every resampling convention included).
     hints = {"gate_align_corners": "align_corners=True gives", "gate_nearest": "nearest-neighbour resampling",
              "gate_tf1_resize_bilinear": "without half-pixel centres", "gate_psi_no_batchnorm": "without its BatchNorm",
@@ -60,7 +60,11 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
              "gate_one_minus_alpha": "x * (1 - alpha)", "gate_returns_alpha": "alpha's shape",
              "msa_softmax_over_batch": "over the images of the batch", "msa_sigmoid": "a sigmoid of the MLP's outputs",
              "msa_first_stage_weights": "from the first (finest) stage", "msa_max_pooling": "max-pooled",
-             "msa_unscaled_concat": "without their weights", "msa_reversed_weights": "weight of stage S-1-i"}
+             "msa_unscaled_concat": "without their weights", "msa_reversed_weights": "weight of stage S-1-i",
+             "stats_std_ddof1": "sample standard deviation", "stats_inclusive_thresholds": "equal to the threshold",
+             "stats_entropy_not_normalised": "not normalised", "stats_log2_entropy": "log base 2",
+             "stats_entropy_over_batch": "whole batch as one distribution", "stats_no_zero_guard": "0 * ln 0",
+             "stats_channel_entropy_zero": "spatial=False"}
     messages = {r.mutant.name: r.first_message for r in results}
     for name, words in hints.items():
         assert words in messages[name].partition("Hint: ")[2], (name, messages[name])
@@ -124,6 +128,31 @@ def test_multiscale_attention_references_agree_with_the_package_module(reference
             np.testing.assert_allclose(got["scale_weights"], extra["scale_weights"].numpy(), **tol,
                                        err_msg=f"{case.id} {fw}")
             np.testing.assert_allclose(got["y"], y.numpy(), **tol, err_msg=f"{case.id} {fw}")
+
+
+def test_attention_statistics_references_equal_the_package_function(reference):
+    """Exercise 10: the three reference solutions (float32 framework ops) equal the package's
+    ``vision_attention.monitor.attention_statistics`` (numpy, float64, written separately) on
+    every graded case, and the cases hold what the manifest says: the thresholds themselves,
+    zero corners in every spatial map, NaN entropy exactly for the channel case."""
+    from vision_attention.monitor import attention_statistics
+
+    (e,) = load_exercises(ROOT, ["10"])
+    tol = {"atol": e.atol, "rtol": e.rtol}
+    for case, init, arrays in build_cases(e, SEED):
+        a = arrays["weights"]
+        assert a.dtype == np.float32 and (a == np.float32(0.05)).any() and (a == np.float32(0.95)).any(), case.id
+        if init["spatial"]:
+            assert a.shape[0] >= 2 and a.shape[1] == 1 and (a[:, 0, 0, 0] == 0).all(), case.id
+        expected = attention_statistics(a, spatial=init["spatial"])
+        for fw in e.frameworks:
+            got = reference[(e.id, fw)][case.id]
+            for key, value in expected.items():
+                if np.isnan(value):
+                    assert np.isnan(got[key]) and got["entropy_defined"] == 0.0, (case.id, fw, key)
+                else:
+                    np.testing.assert_allclose(got[key], value, **tol, err_msg=f"{case.id} {fw} {key}")
+            assert got["entropy_defined"] == float(init["spatial"]), (case.id, fw)
 
 
 def test_mutant_table_covers_the_required_mistakes_and_cheats():

@@ -2,6 +2,9 @@
 
 * :func:`count_parameters`, :func:`count_flops` -- one PyTorch module or network
   (FLOPs from :class:`torch.utils.flop_counter.FlopCounterMode`).
+* :func:`flop_counter_comparison`, :func:`se_last_stage_check` -- thop, fvcore,
+  FlopCounterMode and :func:`count_flops` side by side on ResNet-50 with attention (what each
+  counts of the attention modules' work, what each skips), and a hand check of one SE block.
 * :func:`overhead_table` -- ResNet-50 / MobileNetV2 with attention in every block vs. without.
 * :func:`single_module_overhead`, :func:`single_module_table` -- one module on the last
   feature map only (the other reading of overhead claims).
@@ -39,6 +42,15 @@ from .counting import (
     single_module_overhead,
     single_module_table,
 )
+from .counters import (
+    COUNTER_COLUMNS,
+    COUNTER_CONVENTIONS,
+    COUNTERS,
+    counter_versions,
+    flop_counter_comparison,
+    se_last_stage_check,
+    thop_profile,
+)
 from .supervision import (
     SUPERVISION_BACKBONES,
     SUPERVISION_COLUMNS,
@@ -64,6 +76,13 @@ __all__ = [
     "single_module_table",
     "PLACEMENTS",
     "backbone_overhead_table",
+    "COUNTERS",
+    "COUNTER_COLUMNS",
+    "COUNTER_CONVENTIONS",
+    "counter_versions",
+    "thop_profile",
+    "flop_counter_comparison",
+    "se_last_stage_check",
     "FRAMEWORKS",
     "MODULE_NAMES",
     "set_threads",
