@@ -192,6 +192,20 @@ def test_compare_accepts_within_tolerance_and_explains_each_mismatch():
     assert "dtype" in compare_outputs(ref, {"y": ref["y"].astype(np.complex64)}, 1e-5, 0)
 
 
+def test_compare_holds_non_finite_references_to_the_same_values():
+    ref = {"s": np.array([0.5, np.nan, np.inf], dtype=np.float32)}
+    assert compare_outputs(ref, {"s": ref["s"].copy()}, 1e-5, 0) is None
+    finite = ref["s"].copy()
+    finite[1] = 0.0  # a number where the reference is NaN (e.g. an entropy that is undefined)
+    assert "holds 0.0 at position (1,); the reference is nan there" in compare_outputs(ref, {"s": finite}, 1e-5, 0)
+    flipped = ref["s"].copy()
+    flipped[2] = -np.inf
+    assert "holds -inf at position (2,); the reference is inf there" in compare_outputs(ref, {"s": flipped}, 1e-5, 0)
+    swapped = ref["s"].copy()
+    swapped[1] = np.inf
+    assert "holds inf at position (1,); the reference is nan there" in compare_outputs(ref, {"s": swapped}, 1e-5, 0)
+
+
 # --- reports --------------------------------------------------------------------------
 
 def _report(tmp_path, message="boom " * 400):

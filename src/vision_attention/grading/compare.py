@@ -2,7 +2,7 @@
 
 Nothing the submission returned is trusted to compare itself: outputs arrive as plain
 ``numpy.ndarray`` (loaded with ``allow_pickle=False``) and are checked for names, dtype,
-shape, finiteness and ``|got - ref| <= atol + rtol * |ref|`` element by element.
+shape, non-finite values (exactly where the reference has the same ones) and ``|got - ref| <= atol + rtol * |ref|`` element by element.
 """
 
 from __future__ import annotations
@@ -25,10 +25,17 @@ def compare_outputs(expected: dict, got: dict, atol: float, rtol: float) -> str 
         if out.shape != ref.shape:
             return f"output {name!r} has shape {tuple(out.shape)} but the reference has {tuple(ref.shape)}"
         out64, ref64 = np.atleast_1d(out.astype(np.float64)), np.atleast_1d(ref.astype(np.float64))
-        bad = ~np.isfinite(out64)
-        if bad.any() and not (~np.isfinite(ref64) == bad).all():
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            return f"output {name!r} holds {out64[pos]} at position {pos}; the reference is finite there"
+        bad, ref_bad = ~np.isfinite(out64), ~np.isfinite(ref64)
+        # Non-finite values must sit where the reference has the same one (NaN where it is NaN,
+        # +inf where it is +inf): a finite answer where the reference is NaN is wrong too.
+        both = bad & ref_bad
+        same = np.isnan(out64) == np.isnan(ref64)
+        same[both & ~np.isnan(out64)] = (out64 == ref64)[both & ~np.isnan(out64)]
+        mismatch = (bad != ref_bad) | (both & ~same)
+        if mismatch.any():
+            pos = tuple(int(i) for i in np.argwhere(mismatch)[0])
+            there = "finite" if not ref_bad[pos] else f"{ref64[pos]}"
+            return f"output {name!r} holds {out64[pos]} at position {pos}; the reference is {there} there"
         excess = np.abs(out64 - ref64) - (atol + rtol * np.abs(ref64))
         excess[~np.isfinite(excess)] = -1.0
         if excess.max(initial=-1.0) > 0:
