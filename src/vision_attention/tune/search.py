@@ -299,13 +299,30 @@ def study_table(study):
 
 
 def grid_table(storage, *, study_name: str = "grid", workers: int = 2, seed: int = 0,
-               progress: bool = False, **train_kwargs):
-    """Train all 48 configurations once (grid sampler, no pruning, ``workers`` processes sharing
-    ``storage``) and return ``(table, seconds)``: :func:`study_table` of the complete trials,
-    one row per configuration."""
-    n = int(np.prod([len(v) for v in SEARCH_SPACE.values()]))
-    study, seconds = run_study("grid", n, seed, storage=storage, study_name=study_name, workers=workers,
-                               objective=TrainObjective(**train_kwargs), prune=False, progress=progress)
+               progress: bool = False, objective=None, **train_kwargs):
+    """Train all 48 configurations once (each enqueued in the study, no pruning, ``workers``
+    processes sharing ``storage``) and return ``(table, seconds)``: :func:`study_table` of the
+    complete trials, one row per configuration. A study of that name already in ``storage`` is
+    continued: configurations it holds are not trained again. ``objective`` replaces the
+    training (:class:`TrainObjective` with ``train_kwargs``), e.g. for tests."""
+    import itertools
+
+    import optuna
+
+    configs = [dict(zip(SEARCH_SPACE, values)) for values in itertools.product(*SEARCH_SPACE.values())]
+    # Every configuration is enqueued once: the storage hands each waiting trial to exactly one
+    # worker. (Optuna's GridSampler in several processes can draw the same grid point twice.)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    queue = optuna.create_study(study_name=study_name, storage=open_storage(storage), direction="maximize",
+                                load_if_exists=True)
+    done = {_key(t.params) for t in queue.get_trials(deepcopy=False) if t.state.name != "FAIL"}
+    for config in configs:
+        if _key(config) not in done:
+            queue.enqueue_trial(config)
+    n = len(configs)
+    study, seconds = run_study("random", n - len(done) or 1, seed, storage=storage, study_name=study_name,
+                               workers=workers, objective=objective or TrainObjective(**train_kwargs),
+                               prune=False, progress=progress, threads=1 if objective is None else None)
     table = study_table(study)
     table = table[table["state"] == "COMPLETE"].drop_duplicates(subset=list(SEARCH_SPACE))
     if len(table) != n:
