@@ -39,7 +39,7 @@ __all__ = [
 
 IMAGE_SIZE = 32
 """Side of the task's images, pixels."""
-N_TRAIN = 800
+N_TRAIN = 600
 """Training images (from the training split's source digits)."""
 N_VALIDATION = 400
 """Validation images (from the held-out source digits)."""
