@@ -299,14 +299,15 @@ def se_last_stage_check(input_size: int = 224, reduction_ratio: int = 16) -> dic
     """Hand cross-check of one module: the SE block of ResNet-50's last stage on its
     ``2048 x s x s`` map (``s = 7`` for 224), counted alone by each counter.
 
-    Hand values (``C = 2048``, ``r = reduction_ratio``, ``N = C * s * s``): ``mlp_macs =
-    2 * C * (C // r)`` (``fc1`` and ``fc2``, biases not counted); element-wise:
-    ``mean_reads = N`` (the squeeze reads every value once), ``relu = C // r``, ``sigmoid =
-    C``, ``products = N`` (``x * s``).
+    Hand values (``C = 2048``, ``r = reduction_ratio``, ``N = C * s * s``):
+    ``mlp_macs = 2 * C * (C // r)`` (``fc1`` and ``fc2``, biases not counted); element-wise:
+    ``mean_reads = N`` (the squeeze reads every value once), ``relu = C // r``,
+    ``sigmoid = C``, ``products = N`` (``x * s``).
 
     Returns:
-        ``{"hand": {...}, "thop": macs, "fvcore": macs, "fvcore_skipped": {op: calls},
-        "flop_counter_mode": flops, "count_flops": {"macs", "elementwise", "elementwise_by_op"}}``.
+        A dict with the keys ``hand`` (the values above), ``thop`` and ``fvcore`` (MACs),
+        ``fvcore_skipped`` (operation: calls), ``flop_counter_mode`` (FLOPs) and
+        ``count_flops`` (a dict with ``macs``, ``elementwise`` and ``elementwise_by_op``).
 
     Raises:
         ValueError: ``input_size`` not an int >= 32, or ``reduction_ratio`` invalid for 2048.
