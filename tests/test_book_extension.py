@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -137,3 +138,22 @@ def test_parallel_pre_execution_fills_the_cache_myst_nb_reads(tmp_path, capsys):
     assert merged.cells[-1].outputs[0]["text"] == "42\n"
     assert execute.main([str(chapter), "--cache", str(cache_dir)]) == 0
     assert "all 1 chapters are in the cache" in capsys.readouterr().out
+
+
+def test_a_chapter_marked_alone_runs_by_itself_before_the_others(tmp_path, capsys):
+    """``% execute: alone`` (a chapter with worker processes of its own) runs first, by itself."""
+    import execute
+
+    header = "---\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n"
+    cell = "```{code-cell} ipython3\nimport time; start = time.time(); print(start)\n```\n"
+    (tmp_path / "big.md").write_text(header + "# Big\n\n" + "Padding so this one is larger.\n" * 50 + cell)
+    (tmp_path / "small.md").write_text(header + execute.ALONE_MARKER + "\n# Small\n\n" + cell)
+    (tmp_path / "other.md").write_text(header + "# Other\n\n" + cell)
+    paths = [str(tmp_path / name) for name in ("big.md", "small.md", "other.md")]
+    assert execute.main([*paths, "--cache", str(tmp_path / "cache"), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 alone first: '% execute: alone')" in out
+    finished = [line.split("execute: ")[1].split(" in ")[0] for line in out.splitlines()
+                if line.startswith("execute: ") and " in " in line and ".md" in line]
+    assert [os.path.basename(name) for name in finished][0] == "small.md"  # despite being the smallest
+    assert sorted(os.path.basename(name) for name in finished) == ["big.md", "other.md", "small.md"]

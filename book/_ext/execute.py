@@ -13,7 +13,11 @@ It reads each chapter as myst-nb does (``myst_nb_reader_plugin``), skips those w
 already has a cached execution, executes the others in separate processes with the book's
 timeout and error settings (``_config.yml``), and stores each successful run in the
 jupyter-cache exactly as myst-nb would (same notebook hash, ``execution_seconds``). The book
-build then finds every chapter in the cache. A chapter that fails here is reported and left
+build then finds every chapter in the cache.
+
+A chapter that starts worker processes of its own (the practice chapter's Optuna study with two
+workers) says so with the MyST comment line ``% execute: alone``: it then runs by itself, before
+the others, so that its workers and another chapter do not share two cores three ways. A chapter that fails here is reported and left
 out of the cache, so the build executes it again and fails with the cell's traceback.
 """
 
@@ -64,7 +68,6 @@ def main(argv=None) -> int:
         parser.error(f"--jobs: expected a positive number, got {args.jobs}")
 
     from jupyter_cache import get_cache
-    from jupyter_cache.cache.main import CacheBundleIn
 
     cache = get_cache(str(args.cache))
     todo = []
@@ -79,12 +82,31 @@ def main(argv=None) -> int:
     # Longest first, so that the two workers finish together (longest-processing-time
     # scheduling); a chapter's source size is a fair proxy of its run time.
     todo.sort(key=lambda path: Path(path).stat().st_size, reverse=True)
+    alone = [path for path in todo if ALONE_MARKER in Path(path).read_text(encoding="utf-8").splitlines()]
+    shared = [path for path in todo if path not in alone]
     settings = _settings()
-    print(f"execute: {len(todo)} of {len(args.chapters)} chapters to run, {args.jobs} at a time",
-          flush=True)
+    print(f"execute: {len(todo)} of {len(args.chapters)} chapters to run, {args.jobs} at a time"
+          + (f" ({len(alone)} alone first: {ALONE_MARKER!r})" if alone else ""), flush=True)
     start, failed = time.perf_counter(), 0
-    with ProcessPoolExecutor(max_workers=min(args.jobs, len(todo))) as pool:
-        futures = [pool.submit(_execute, path, **settings) for path in todo]
+    for group, jobs in ((alone, 1), (shared, args.jobs)):
+        if group:
+            failed += _run(group, min(jobs, len(group)), settings, cache)
+    print(f"execute: done in {time.perf_counter() - start:.1f} s"
+          + (f", {failed} failed" if failed else ""), flush=True)
+    return 0  # failures are reported by the book build, with their tracebacks
+
+
+ALONE_MARKER = "% execute: alone"
+"""A line of a chapter's source that makes it run by itself (see the module docstring)."""
+
+
+def _run(paths: list, jobs: int, settings: dict, cache) -> int:
+    """Execute ``paths`` ``jobs`` at a time into ``cache``; return how many failed."""
+    from jupyter_cache.cache.main import CacheBundleIn
+
+    failed = 0
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_execute, path, **settings) for path in paths]
         for future in as_completed(futures):
             path, notebook, seconds, error = future.result()
             name = os.path.relpath(path, ROOT)
@@ -98,9 +120,7 @@ def main(argv=None) -> int:
                 check_validity=False, overwrite=True,
             )
             print(f"execute: {name} in {seconds:.1f} s", flush=True)
-    print(f"execute: done in {time.perf_counter() - start:.1f} s"
-          + (f", {failed} failed" if failed else ""), flush=True)
-    return 0  # failures are reported by the book build, with their tracebacks
+    return failed
 
 
 if __name__ == "__main__":
