@@ -102,6 +102,8 @@ def test_the_monitor_records_every_k_steps():
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"config": {"position": "pre"}}, "argument 'config' expected a dict with the keys"),
     ({"config": {**DEFAULT, "position": "before"}}, "argument 'config['position']' expected one of"),
+    ({"config": {**DEFAULT, "reduction_ratio": 64}}, "argument 'config['reduction_ratio']' expected at most 32"),
+    ({"config": {**DEFAULT, "kernel_size": 4}}, "argument 'config['kernel_size']' expected a positive odd integer"),
     ({"lr": 0.0}, "argument 'lr' expected a number in (0, inf)"),
     ({"dropout": 1.0}, "argument 'dropout' expected a number in [0, 1)"),
     ({"label_smoothing": -0.1}, "argument 'label_smoothing' expected a number in [0, 1)"),

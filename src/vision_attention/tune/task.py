@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import _is_int, check_bool, check_choice, check_positive_int
+from .._checks import _is_int, check_bool, check_choice, check_odd_kernel_size, check_positive_int
 from ..architectures import POSITIONS
 
 __all__ = [
@@ -83,7 +83,11 @@ def check_config(owner: str, config) -> dict:
         raise ValueError(f"{owner}: argument 'config' expected a dict with the keys 'reduction_ratio', "
                          f"'position' and 'kernel_size', got {config!r}")
     check_choice(owner, "config['position']", config["position"], POSITIONS)
-    check_positive_int(owner, "config['reduction_ratio']", config["reduction_ratio"])
+    r = check_positive_int(owner, "config['reduction_ratio']", config["reduction_ratio"])
+    if r > 32:
+        raise ValueError(f"{owner}: argument 'config['reduction_ratio']' expected at most 32 (the "
+                         f"narrowest unit's channels), got {r}")
+    check_odd_kernel_size(owner, config["kernel_size"], "config['kernel_size']")
     return dict(config)
 
 
