@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from ._checks import check_choice
+from ._checks import check_choice, static_dims
 
 __all__ = [
     "RESIZE_MODES",
@@ -85,7 +85,7 @@ def resize_matrix(out_size: int, in_size: int, mode: str) -> np.ndarray:
 
 
 def _dims(shape) -> tuple:
-    return tuple(None if d is None else int(d) for d in shape)
+    return static_dims(shape)
 
 
 def check_supervision_shapes(weights_shape, masks_shape, layout: str) -> tuple[int, int, int, int]:

@@ -24,11 +24,28 @@ __all__ = [
     "check_min_spatial_size",
     "check_num_heads",
     "check_window_divides",
+    "static_dims",
 ]
 
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def static_dims(shape: Sequence) -> tuple:
+    """Return ``shape`` as a tuple of Python ints, with ``None`` for every dimension not known
+    while the model is being traced or exported.
+
+    Unknown dimensions are ``None`` (Keras symbolic shapes), negative ints (``-1`` in Paddle's
+    static graph, ``paddle.jit.save``) or symbolic integers (``torch.SymInt`` under
+    ``torch.export`` / ``torch.onnx.export``'s dynamo exporter). Calling ``int()`` on a
+    ``SymInt`` would specialise it: the exported graph would silently keep the example's batch
+    size. So only concrete integers are converted, and the checks validate what is concrete.
+    """
+    return tuple(
+        int(d) if _is_int(d) and d >= 0 else None
+        for d in shape
+    )
 
 
 def check_positive_int(owner: str, name: str, value) -> int:
@@ -98,7 +115,7 @@ def check_feature_map(
     Raises:
         ValueError: wrong rank, or channel count different from ``in_channels``.
     """
-    dims = tuple(None if d is None else int(d) for d in shape)
+    dims = static_dims(shape)
     layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
     if len(dims) != 4:
         raise ValueError(
@@ -163,7 +180,7 @@ def check_min_spatial_size(
     Raises:
         ValueError: height or width smaller than ``minimum``.
     """
-    dims = tuple(None if d is None else int(d) for d in shape)
+    dims = static_dims(shape)
     h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
     if (h is not None and h < minimum) or (w is not None and w < minimum):
         layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
@@ -200,7 +217,7 @@ def check_window_divides(owner: str, shape: Sequence, window_size: int | None, l
     """
     if window_size is None:
         return
-    dims = tuple(None if d is None else int(d) for d in shape)
+    dims = static_dims(shape)
     layout_shape = "(B, C, H, W)" if layout == "NCHW" else "(B, H, W, C)"
     h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
     if any(d is not None and d % window_size != 0 for d in (h, w)):

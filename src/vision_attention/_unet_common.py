@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._checks import check_feature_map, check_positive_int
+from ._checks import check_feature_map, check_positive_int, static_dims
 
 __all__ = ["GATES", "gate_inter_channels", "check_gate_inputs", "check_decoder_inputs",
            "check_unet_input", "unet_widths"]
@@ -22,16 +22,16 @@ input)."""
 
 
 def _spatial(shape: Sequence, layout: str) -> tuple:
-    dims = tuple(None if d is None else int(d) for d in shape)
+    dims = static_dims(shape)
     return (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
 
 
 def _check_same_batch(owner: str, name: str, x_shape: Sequence, other_shape: Sequence) -> None:
     """ValueError naming ``name`` unless its batch size is ``x``'s (unknown sizes pass)."""
-    bx, bo = x_shape[0], other_shape[0]
-    if bx is not None and bo is not None and int(bx) != int(bo):
+    bx, bo = static_dims(x_shape[:1])[0], static_dims(other_shape[:1])[0]
+    if bx is not None and bo is not None and bx != bo:
         raise ValueError(
-            f"{owner}: argument '{name}' expected the batch size of x ({int(bx)}), got {int(bo)} in "
+            f"{owner}: argument '{name}' expected the batch size of x ({bx}), got {bo} in "
             f"shape {tuple(other_shape)}"
         )
 
@@ -114,7 +114,7 @@ def check_unet_input(owner: str, shape: Sequence, in_channels: int, depth: int, 
         raise ValueError(
             f"{owner}: argument 'x' expected height and width that are positive multiples of "
             f"2**depth = {factor} (depth={depth} halvings), got {', '.join(bad)} in shape "
-            f"{tuple(None if d is None else int(d) for d in shape)}"
+            f"{static_dims(shape)}"
         )
 
 
