@@ -36,6 +36,7 @@ help:
 	@echo "make release write the student template repository to _build/student"
 	@echo "make mutants check that each deliberately wrong submission scores as expected"
 	@echo "make bench   measure build, test and module timings"
+	@echo "make serve   serve the pretrained MobileNetV2 over HTTP on 127.0.0.1:8000 (ATTENTION=cbam PORT=8001)"
 
 setup:
 	@$(UV) sync --frozen
@@ -80,6 +81,19 @@ grade: setup
 
 release: setup
 	$(RUN) python -m vision_attention.grading release --out _build/student
+
+# Serve the ImageNet-pretrained MobileNetV2 (ATTENTION=none|se|eca|cbam|bam) over HTTP on
+# 127.0.0.1:$(PORT) with ONNX Runtime (README, "Serving a model"). The first run exports it to
+# _build/serve/$(ATTENTION)/ (model.onnx, labels.json); later runs reuse the files.
+ATTENTION ?= none
+PORT ?= 8000
+.PHONY: serve
+serve: setup
+	@test -f _build/serve/$(ATTENTION)/model.onnx -a -f _build/serve/$(ATTENTION)/labels.json || \
+		$(RUN) python -m vision_attention.serve.prepare \
+		--out _build/serve/$(ATTENTION) --attention $(ATTENTION)
+	$(RUN) python -m vision_attention.serve --model _build/serve/$(ATTENTION)/model.onnx \
+		--labels _build/serve/$(ATTENTION)/labels.json --port $(PORT)
 
 # Instructor: every mutant in exercises/mutants/ must score exactly its expected points.
 mutants: setup
