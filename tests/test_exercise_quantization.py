@@ -195,7 +195,7 @@ def test_a_calibration_of_zeros_gives_scale_one(solutions, tmp_path):
 
 
 def test_the_hints_model_is_onnxruntime_and_names_each_mistake(exercise, graded, onnxruntime_results):
-    """The numpy model behind the hints (cases.variant) equals ONNX Runtime on every case, and each
+    """The numpy model behind the hints (cases._variant) equals ONNX Runtime on every case, and each
     modelled mistake, fed to diagnose, gets the hint that names it (the mutants' mistakes,
     checked here without child processes)."""
     cases = load_cases_module(exercise)
@@ -213,12 +213,12 @@ def test_the_hints_model_is_onnxruntime_and_names_each_mistake(exercise, graded,
     for key, (case, arrays) in graded.items():
         x, cal = arrays["x"], arrays["calibration"]
         want_y, want_scale, want_zp = onnxruntime_results[key]
-        y, scale, zero_point = cases.variant(x, cal)
+        y, scale, zero_point = cases._variant(x, cal)
         assert (scale, zero_point) == (want_scale, want_zp) and np.array_equal(y, want_y), key
         expected = {"y": want_y, "scale": np.asarray(want_scale), "zero_point": np.asarray(want_zp)}
         assert cases.diagnose(case.params, arrays, expected, expected) is None  # a hint only on a mismatch
         for name, (change, words) in hints.items():
-            y2, s2, z2 = cases.variant(x, cal, **change)
+            y2, s2, z2 = cases._variant(x, cal, **change)
             if np.array_equal(y2, want_y) and (s2, z2) == (want_scale, want_zp):
                 continue  # this case does not show that mistake (e.g. no zero point to round)
             got = {"y": y2, "scale": np.asarray(s2), "zero_point": np.asarray(z2)}

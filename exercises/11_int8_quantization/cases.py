@@ -167,7 +167,7 @@ def _round(v, mode):
     return np.rint(v)  # half to even
 
 
-def variant(x, cal, *, zero_in_range=True, levels=255, zp_rule="round", round_mode="even",
+def _variant(x, cal, *, zero_in_range=True, levels=255, zp_rule="round", round_mode="even",
             clip=True, symmetric=False):
     """The quantize-dequantize with one rule changed: ``(y float32, scale, zero point)``.
 
@@ -207,27 +207,27 @@ def diagnose(params, arrays, expected, got):
     x, cal = arrays["x"], arrays["calibration"]
     g_scale, g_zp, g_y = float(got["scale"]), int(got["zero_point"]), got["y"]
     if not _close(g_scale, float(expected["scale"])):
-        if _close(g_scale, variant(x, cal, zero_in_range=False)[1]):
+        if _close(g_scale, _variant(x, cal, zero_in_range=False)[1]):
             where = "all positive" if cal.min() > 0 else "all negative"
             return (f"your range is [min, max] of the calibration, which is {where} here: the range must "
                     "contain 0 (rmin = min(0, min), rmax = max(0, max)) so that 0 is exactly representable")
-        if _close(g_scale, variant(x, cal, levels=256)[1]):
+        if _close(g_scale, _variant(x, cal, levels=256)[1]):
             return "your scale divides the range by 256: uint8 has 256 levels but 255 steps (qmax - qmin)"
         absmax = max(-float(cal.min()), float(cal.max()))
-        if _close(g_scale, variant(x, cal, symmetric=True)[1]) or _close(g_scale, absmax / 127.5):
+        if _close(g_scale, _variant(x, cal, symmetric=True)[1]) or _close(g_scale, absmax / 127.5):
             return ("your scale is symmetric (max |value| / 127, int8): the exercise is asymmetric uint8, "
                     "scale = (rmax - rmin) / 255 with a zero point")
         return "scale is (rmax - rmin) / 255, over the calibration's range extended to contain 0"
     if g_zp != int(expected["zero_point"]):
-        if g_zp in (variant(x, cal, zp_rule="trunc")[2], variant(x, cal, zp_rule="ceil")[2]):
+        if g_zp in (_variant(x, cal, zp_rule="trunc")[2], _variant(x, cal, zp_rule="ceil")[2]):
             return ("your zero point is -rmin / scale truncated or rounded up: round it to the nearest "
                     "integer (here -rmin / scale is not an integer)")
         return "zero_point is round(-rmin / scale), clipped to [0, 255]"
     if g_y.shape != x.shape or np.allclose(g_y, expected["y"], rtol=1e-5, atol=1e-6):
         return None
-    if _same(g_y, variant(x, cal, clip=False)[0]):
+    if _same(g_y, _variant(x, cal, clip=False)[0]):
         return "your q is not clipped: values beyond the calibration range saturate at 0 and 255"
-    modes = [m for m in ("half_up", "half_away") if _same(g_y, variant(x, cal, round_mode=m)[0])]
+    modes = [m for m in ("half_up", "half_away") if _same(g_y, _variant(x, cal, round_mode=m)[0])]
     if modes:
         how = {"half_up": "up (floor(v + 0.5))", "half_away": "away from zero"}
         return (f"your rounding sends ties (x / scale = k + 0.5) {' or '.join(how[m] for m in modes)}: "
