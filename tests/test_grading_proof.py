@@ -52,7 +52,7 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
     assert len(results) >= 13
     wrong = [(r.mutant.name, r.mutant.points, r.points, r.first_message) for r in results if not r.ok]
     assert not wrong
-    # Exercises 08's, 09's and 10's hints come from a numpy model of each mistake: each must name its
+    # Exercises 08's to 11's hints come from a numpy model of each mistake: each must name its
     # mistake on the real frameworks' output (the model of every resampling convention included).
     hints = {"gate_align_corners": "align_corners=True gives", "gate_nearest": "nearest-neighbour resampling",
              "gate_tf1_resize_bilinear": "without half-pixel centres", "gate_psi_no_batchnorm": "without its BatchNorm",
@@ -64,7 +64,10 @@ def test_every_mutant_scores_exactly_its_expected_points(reference):
              "stats_std_ddof1": "sample standard deviation", "stats_inclusive_thresholds": "equal to the threshold",
              "stats_entropy_not_normalised": "not normalised", "stats_log2_entropy": "log base 2",
              "stats_entropy_over_batch": "whole batch as one distribution", "stats_no_zero_guard": "0 * ln 0",
-             "stats_channel_entropy_zero": "spatial=False"}
+             "stats_channel_entropy_zero": "spatial=False",
+             "quant_no_clip": "not clipped", "quant_scale_256": "by 256", "quant_round_half_up": "half to even",
+             "quant_zero_point_truncated": "truncated", "quant_no_zero_in_range": "must contain 0",
+             "quant_symmetric": "symmetric"}
     messages = {r.mutant.name: r.first_message for r in results}
     for name, words in hints.items():
         assert words in messages[name].partition("Hint: ")[2], (name, messages[name])

@@ -37,6 +37,7 @@ import vision_attention
 from vision_attention.data import IMAGES, imagenet_normalise, load_image
 from vision_attention.serve.batching import BatcherStopped, DynamicBatcher
 from vision_attention.serve.loadtest import load_test
+from vision_attention.serve.process import ServerProcess
 from vision_attention.serve.model import (ImageDecodeError, ImageRejected, OnnxModel, load_labels, preprocess,
                                           top_k)
 
@@ -60,33 +61,17 @@ def tensor_body(x: np.ndarray) -> bytes:
     return json.dumps({"input": x.tolist()}).encode()
 
 
-class Server:
-    """``python -X importtime -m vision_attention.serve ...`` in a subprocess, stderr in a file."""
+class Server(ServerProcess):
+    """The server under ``python -X importtime`` (its log lists every module it imports)."""
 
-    def __init__(self, log_path, *args: str):
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        # the vision_attention this test imported, whatever PYTHONPATH or editable install found it
-        src = os.path.dirname(os.path.dirname(vision_attention.__file__))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-        command = [sys.executable, "-X", "importtime", "-m", "vision_attention.serve", *args]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._log, env=env)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while (match := re.search(r"ready on http://([\d.]+):(\d+) ", self.log())) is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"server did not start (exit {self.proc.returncode}); stderr:\n{self.messages()}")
-            time.sleep(0.05)
-        self.host, self.port = match.group(1), int(match.group(2))
-        self.url = f"http://{self.host}:{self.port}"
+    def __init__(self, log_path, model, *args: str):
+        try:
+            super().__init__(model, *args, python_args=("-X", "importtime"), log_path=log_path,
+                             startup_timeout=STARTUP_TIMEOUT_S)
+        except RuntimeError as err:
+            pytest.fail(str(err))
         status, health = self.request("GET", "/health")
         assert status == 200, f"/health answered {status}: {health}; stderr:\n{self.messages()}"
-
-    def log(self) -> str:
-        with open(self.log_path) as f:
-            return f.read()
 
     def messages(self) -> str:
         """The log without the import-time lines."""
@@ -100,34 +85,15 @@ class Server:
                 names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
         return names
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            payload = response.read()
-        finally:
-            conn.close()
-        try:
-            return response.status, json.loads(payload)
-        except ValueError:
-            return response.status, payload
-
     def predict(self, body: bytes, fmt: str = "PNG"):
-        return self.request("POST", "/v1/predict", body, {"Content-Type": f"image/{fmt.lower()}"})
+        return super().predict(body, f"image/{fmt.lower()}")
 
     def stop(self) -> int:
-        """SIGTERM, wait, and check the process is gone (no orphan). Returns its exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        """Stop, and check the process is gone (no orphan). Returns its exit status."""
         try:
-            returncode = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"server ignored SIGTERM for 20 s; stderr:\n{self.messages()}") from None
-        finally:
-            self._log.close()
+            returncode = super().stop()
+        except RuntimeError as err:
+            raise AssertionError(f"{err}; stderr:\n{self.messages()}") from None
         with pytest.raises(ProcessLookupError):
             os.kill(self.pid, 0)
         return returncode
@@ -162,7 +128,7 @@ def artefacts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(artefacts, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "stderr.txt"
-    srv = Server(log, "--model", str(artefacts["model"]), "--labels", str(artefacts["labels"]), "--port", "0")
+    srv = Server(log, artefacts["model"], "--labels", str(artefacts["labels"]), "--port", "0")
     yield srv
     assert_stopped_cleanly(srv, srv.stop())
 
@@ -341,7 +307,7 @@ def test_body_over_the_limit_is_refused_before_and_while_reading(server):
 def test_load_with_and_without_batching_then_clean_exit(server, artefacts, tmp_path):
     bodies = list(artefacts["bodies"].values())
     batched = load_test(f"{server.url}/v1/predict", bodies, requests=200, concurrency=8)
-    single = Server(tmp_path / "stderr.txt", "--model", str(artefacts["model"]), "--port", "0",
+    single = Server(tmp_path / "stderr.txt", artefacts["model"], "--port", "0",
                     "--max-batch-size", "1")
     try:
         unbatched = load_test(f"{single.url}/v1/predict", bodies, requests=200, concurrency=8)
