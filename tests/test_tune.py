@@ -114,12 +114,22 @@ def test_the_monitor_records_every_k_steps():
     ({"epochs": 0}, "argument 'epochs' expected a positive integer"),
     ({"attention": False, "config": {**DEFAULT, "position": "pre"}}, "argument 'attention'=False leaves no module"),
     ({"report": "print"}, "argument 'report' expected a callable or None"),
+    ({"attention_type": "bam"}, "argument 'attention_type' expected one of ('cbam', 'se', 'eca')"),
 ])
 def test_train_trial_rejects_bad_arguments(kwargs, fragment):
     kwargs = {"config": DEFAULT, **kwargs}
     with pytest.raises(ValueError) as error:
         tune.train_trial(**kwargs)
     assert fragment in str(error.value) and "train_trial" in str(error.value)
+
+
+def test_attention_type_puts_that_module_in_every_unit():
+    from vision_attention.torch import ECA, CBAM, SEBlock
+
+    for kind, cls in (("se", SEBlock), ("eca", ECA), ("cbam", CBAM)):
+        net = tune.task.SearchNet(attention_type=kind)
+        assert [type(u.attention) for u in net.units] == [cls, cls], kind
+    assert all(u.attention is None for u in tune.task.SearchNet(attention=False, attention_type="se").units)
 
 
 # --- the search -------------------------------------------------------------------------

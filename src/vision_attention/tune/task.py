@@ -54,6 +54,8 @@ DATA_OPTIONS = {"digit_scale": (0.6, 0.9), "background_contrast": (0.1, 0.3)}
 backgrounds flatter than that function's defaults, so that a network this small learns the
 task in a few epochs."""
 INITS = ("default", "xavier")
+ATTENTION_TYPES = ("cbam", "se", "eca")
+"""``attention_type`` of :func:`train_trial`: the module in every unit (CBAM is the search task's)."""
 """``init`` of :func:`train_trial`: PyTorch's default initialisation of the attention modules'
 layers, or Xavier (Glorot) uniform with zero biases."""
 
@@ -103,9 +105,10 @@ def _search_net_class():
         float32 (NCHW), output logits ``(B, 10)``."""
 
         def __init__(self, reduction_ratio: int = 16, position: str = "standard", kernel_size: int = 7,
-                     attention: bool = True, dropout: float = 0.0, widths=(32, 64)):
+                     attention: bool = True, dropout: float = 0.0, widths=(32, 64),
+                     attention_type: str = "cbam"):
             super().__init__()
-            kind = "cbam" if attention else "none"
+            kind = attention_type if attention else "none"
             self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False),
                                       nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
             units, channels = [], widths[0]
@@ -180,7 +183,7 @@ def train_trial(config: dict, seed: int = 0, *, epochs: int = EPOCHS, lr: float 
                 batch_size: int = BATCH_SIZE, n_train: int = N_TRAIN, grad_clip: float | None = None,
                 label_smoothing: float = 0.0, init: str = "default", dropout: float = 0.0,
                 attention: bool = True, report=None, monitor_every: int | None = None,
-                threads: int | None = 1) -> TrialResult:
+                threads: int | None = 1, attention_type: str = "cbam") -> TrialResult:
     """Train the search network with ``config`` once; return its :class:`TrialResult`.
 
     Args:
@@ -201,6 +204,9 @@ def train_trial(config: dict, seed: int = 0, *, epochs: int = EPOCHS, lr: float 
         monitor_every: record the attention statistics every this many steps with
             :class:`~vision_attention.monitor.AttentionMonitor` (needs ``attention=True``).
         threads: PyTorch CPU threads during the trial (restored afterwards); ``None`` keeps them.
+        attention_type: the module of every unit when ``attention`` is true: ``"cbam"`` (the
+            search task's), ``"se"`` or ``"eca"`` (the deployment chapter trains all three);
+            ``r`` applies to CBAM and SE, ``k`` to CBAM only.
 
     Raises:
         ValueError: a bad argument (named in the message), before any training.
@@ -225,6 +231,7 @@ def train_trial(config: dict, seed: int = 0, *, epochs: int = EPOCHS, lr: float 
         raise ValueError(f"{owner}: argument 'grad_clip' expected None or a positive number, got {grad_clip!r}")
     check_choice(owner, "init", init, INITS)
     check_bool(owner, "attention", attention)
+    check_choice(owner, "attention_type", attention_type, ATTENTION_TYPES)
     if not attention and (config["position"] != "standard" or monitor_every is not None or dropout):
         raise ValueError(f"{owner}: argument 'attention'=False leaves no module to place, monitor or "
                          f"follow with dropout; got position={config['position']!r}, "
@@ -248,7 +255,7 @@ def train_trial(config: dict, seed: int = 0, *, epochs: int = EPOCHS, lr: float 
         x_train, y_train = x_train[:n_train], y_train[:n_train]
         torch.manual_seed(seed)
         model = _search_net_class()(config["reduction_ratio"], config["position"], config["kernel_size"],
-                                    attention, dropout)
+                                    attention, dropout, attention_type=attention_type)
         if init == "xavier":
             for unit in model.units:
                 for m in unit.attention.modules() if unit.attention is not None else ():
