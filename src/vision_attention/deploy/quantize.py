@@ -51,15 +51,11 @@ def _check_images(owner: str, name: str, images) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _paths(owner: str, fp32_path, out_path, out_name: str = "out_path"):
-    src = _check_path(owner, fp32_path, must_exist=True)
-    try:
-        dst = _check_path(owner, out_path, must_exist=False)
-    except ValueError as error:
-        raise ValueError(str(error).replace("argument 'path'", f"argument '{out_name}'")) from None
+def _paths(owner: str, fp32_path, out_path):
+    src = _check_path(owner, fp32_path, must_exist=True, name="fp32_path")
+    dst = _check_path(owner, out_path, must_exist=False, name="out_path")
     if dst.resolve() == src.resolve():
-        raise ValueError(f"{owner}: argument '{out_name}' must differ from the float model's path, "
-                         f"got '{dst}'")
+        raise ValueError(f"{owner}: argument 'out_path' must differ from fp32_path, got '{dst}'")
     return src, dst
 
 
@@ -263,8 +259,9 @@ def tensor_errors(fp32_path, int8_path, images, op_types=TENSOR_OP_TYPES, *,
 
     Two errors per tensor: the error of the whole quantized network up to ``T`` (``f`` the float
     model's tensor), and ``own_rel_rmse``, the rounding of ``T`` alone inside the quantized model
-    (``rms(dq(q(t)) - t) / rms(t)``, ``t`` its value before its QuantizeLinear; 0 when ``T`` is
-    not quantized), the ``qdq_err`` of ``qdq_loss_debug``.
+    (``rms(dq(q(t)) - t) / rms(t)``, ``t`` its value before its QuantizeLinear, passed through the
+    removed Relu/Clip for a fused tensor; 0 when ``T`` is not quantized; ``nan`` for a Clip whose
+    bounds are not constants), the ``qdq_err`` of ``qdq_loss_debug``.
 
     Args:
         fp32_path: the float32 ``.onnx`` model that ``int8_path`` was quantized from.
@@ -293,11 +290,8 @@ def tensor_errors(fp32_path, int8_path, images, op_types=TENSOR_OP_TYPES, *,
     import onnx
 
     owner = "tensor_errors"
-    src = _check_path(owner, fp32_path, must_exist=True)
-    try:
-        qpath = _check_path(owner, int8_path, must_exist=True)
-    except ValueError as error:
-        raise ValueError(str(error).replace("argument 'path'", "argument 'int8_path'")) from None
+    src = _check_path(owner, fp32_path, must_exist=True, name="fp32_path")
+    qpath = _check_path(owner, int8_path, must_exist=True, name="int8_path")
     x = _check_images(owner, "images", images)
     if (not isinstance(op_types, (tuple, list)) or not op_types
             or not all(isinstance(t, str) and t for t in op_types)):
@@ -327,13 +321,15 @@ def tensor_errors(fp32_path, int8_path, images, op_types=TENSOR_OP_TYPES, *,
             for i, (row, f) in enumerate(zip(rows, fvalues)):
                 f, q = f.astype(np.float64), qvalues[row["_q"]].astype(np.float64)
                 t = qvalues[row["_pre"]].astype(np.float64) if row["quantized"] else q
+                if row["fused"]:  # the float value the removed activation would have given
+                    t = row["_act"](t) if row["_act"] is not None else np.full_like(t, np.nan)
                 d = q - f
                 sums[i, :6] += (f.size, f.sum(), np.sum(f * f), np.sum(d * d), np.sum(t * t),
                                 np.sum((q - t) ** 2))
                 sums[i, 6] = max(sums[i, 6], float(np.max(np.abs(d))) if d.size else 0.0)
         del fsession, qsession
     for row, (count, sf, ssf, sse, sst, ssr, max_abs) in zip(rows, sums):
-        del row["_q"], row["_pre"]
+        del row["_q"], row["_pre"], row["_act"]
         count = max(count, 1.0)
         rmse, rms = math.sqrt(sse / count), math.sqrt(ssf / count)
         std = math.sqrt(max(ssf / count - (sf / count) ** 2, 0.0))
@@ -345,6 +341,8 @@ def tensor_errors(fp32_path, int8_path, images, op_types=TENSOR_OP_TYPES, *,
 
 
 def _ratio(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
     return a / b if b > 0 else (0.0 if a == 0 else math.inf)
 
 
@@ -359,14 +357,30 @@ def _match_tensors(fmodel, qmodel, op_types: tuple) -> list[dict]:
         if node.op_type not in op_types:
             continue
         for name in node.output:
-            fused, after = "", consumers.get(name, [])
+            fused, act, after = "", None, consumers.get(name, [])
             if name not in qtensors and len(after) == 1 and after[0].op_type in _REMOVABLE:
                 # QDQ drops a Relu/Clip after a quantized output (the clipping is in the output's
                 # range): the operator then writes the activation's tensor.
-                fused, name = after[0].op_type, after[0].output[0]
+                fused, name, act = after[0].op_type, after[0].output[0], _activation(after[0], fmodel)
             post = name + _DQ_SUFFIX if name + _DQ_SUFFIX in qtensors else name
             pre = name + _Q_SUFFIX if name + _Q_SUFFIX in qtensors else name  # a graph output
             if post in qtensors and pre in qtensors:
                 rows.append({"index": index, "tensor": name, "op_type": node.op_type, "node": node.name,
-                             "fused": fused, "quantized": pre != post, "_q": post, "_pre": pre})
+                             "fused": fused, "quantized": pre != post, "_q": post, "_pre": pre, "_act": act})
     return rows
+
+
+def _activation(node, model):
+    """The removed Relu/Clip as a numpy function (the rounding of a fused tensor is measured after
+    it), or ``None`` when a Clip's bounds are not constants."""
+    from onnx import numpy_helper
+
+    if node.op_type == "Relu":
+        return lambda t: np.maximum(t, 0.0)
+    constants = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    bounds = [None, None]
+    for k, name in enumerate(node.input[1:3]):
+        if name and name not in constants:
+            return None
+        bounds[k] = float(constants[name]) if name else None
+    return lambda t: np.clip(t, bounds[0], bounds[1])
