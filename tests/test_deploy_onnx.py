@@ -30,7 +30,7 @@ SHAPE = (1, 3, SIZE, SIZE)
 @pytest.fixture(scope="module")
 def images():
     x, _ = evaluation_images(SIZE)
-    return x[::4]  # 17 images of all 13 photographs' crops: batches of 8, 8 and 1
+    return x[::8]  # 9 images (whole photographs and corner crops): batches of 8 and 1
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,9 @@ def test_legacy_exporter_opset_17(tmp_path, images):
     assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")] == [17]
     assert _batch_dims(path) == ["batch", "batch"]
     assert model.training  # the caller's mode is restored
-    session = onnx_session(path, threads=2)
+    session = onnx_session(path)
     assert check_onnx(model, session, images, batch_sizes=(8, 5)).passed
+    assert onnx_session(path, threads=2).get_session_options().intra_op_num_threads == 2
     eager = eager_logits(model, images, batch_size=3)
     np.testing.assert_allclose(run_onnx(session, images), eager, rtol=0, atol=1e-4 * np.abs(eager).max())
 
@@ -102,6 +103,7 @@ def test_export_refuses_a_batch_size_fixed_in_the_graph(tmp_path):
         export_onnx(FixedBatch(), tmp_path / "fixed.onnx", input_shape=(1, 3, 2, 2))
     with pytest.raises(RuntimeError, match="fails at batch 2"), pytest.warns(torch.jit.TracerWarning):
         export_onnx(FixedBatch(), tmp_path / "fixed17.onnx", input_shape=(1, 3, 2, 2), opset=17, dynamo=False)
+    assert list(tmp_path.iterdir()) == []  # the bad files are deleted
 
 
 def test_calibration_reader_gives_every_image_once_per_pass():
@@ -199,6 +201,7 @@ def _error_cases(model, path, tmp_path, images):
          "activation_type"),
         (lambda: quantize_static_int8(path, tmp_path / "q.onnx", images, weight_type=8), "weight_type"),
         (lambda: quantize_static_int8(path, tmp_path / "q.onnx", images, method="mse"), "method"),
+        (lambda: quantize_static_int8(path, tmp_path / "q.onnx", images, reduce_range=None), "reduce_range"),
         (lambda: quantize_dynamic_int8(path, tmp_path / "d.txt"), "out_path"),
         (lambda: file_size_mb(missing), "path"),
         (lambda: tensor_errors(path, missing, images), "int8_path"),

@@ -115,7 +115,8 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
     output is verified to be symbolic (the dynamo exporter silently fixes it when ``forward`` calls
     ``int()`` on it, as the models' shape checks once did), and ONNX Runtime runs the file once at
     another batch size (the legacy exporter keeps the axis symbolic but may fix a reshape to the
-    example's batch, with a ``TracerWarning``, which is left visible).
+    example's batch, with a ``TracerWarning``, which is left visible). A file that fails these
+    checks is deleted.
 
     Args:
         model: a ``torch.nn.Module`` taking one float32 tensor of ``input_shape`` (NCHW for the
@@ -135,7 +136,6 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
         RuntimeError: the exported graph's batch axis is not symbolic, the model fails at another
             batch size in ONNX Runtime, or its input/output names are not ``"input"``/``"logits"``.
     """
-    import onnx
     import torch
 
     owner = "export_onnx"
@@ -165,6 +165,19 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
                               **options)
     finally:
         model.train(was_training)
+    try:
+        _verify_export(path, example.cpu().numpy())
+    except RuntimeError:
+        path.unlink()  # never leave a file that looks like a good artefact
+        raise
+    return path
+
+
+def _verify_export(path: pathlib.Path, example: np.ndarray) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    owner = "export_onnx"
     graph = onnx.load(str(path)).graph
     onnx.checker.check_model(str(path))
     names = ([i.name for i in graph.input], [o.name for o in graph.output])
@@ -177,9 +190,7 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
         if not isinstance(batch, str) or not batch:
             raise RuntimeError(f"{owner}: the exported {kind}'s batch axis is fixed at {batch!r}, not "
                                f"symbolic: the exporter specialised it (an int() on a traced dimension?)")
-    import onnxruntime as ort
-
-    probe = np.repeat(example.cpu().numpy()[:1], dims[0] + 1, axis=0)
+    probe = np.repeat(example[:1], example.shape[0] + 1, axis=0)
     options = ort.SessionOptions()
     options.log_severity_level = 4  # ORT's own error line would repeat the message raised below
     try:
@@ -191,7 +202,6 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
                            f"{error}") from error
     if out.shape[:1] != probe.shape[:1]:
         raise RuntimeError(f"{owner}: at batch {probe.shape[0]} the exported model returns shape {out.shape}")
-    return path
 
 
 def onnx_session(path, threads: int = 1):

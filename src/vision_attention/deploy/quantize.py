@@ -123,7 +123,7 @@ def _pre_process(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
 
 def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool = True,
                          activation_type: str = "uint8", weight_type: str = "int8",
-                         method: str = "minmax") -> pathlib.Path:
+                         method: str = "minmax", reduce_range: bool = False) -> pathlib.Path:
     """Static INT8 quantization (QDQ format) of a float32 ONNX model, calibrated on real images.
 
     1. ``quant_pre_process`` (ONNX Runtime's basic graph optimisations and ONNX shape inference)
@@ -137,6 +137,10 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
        the float operators; ONNX Runtime fuses them into integer kernels when it loads the model),
        per-channel symmetric weights, activation ranges from ``method`` over the images.
 
+    Measured on the pretrained MobileNetV2 (65 evaluation images, 32 calibration crops): top-1
+    agreement with the float model 0.82 with min-max ranges, 0.88 with ``"percentile"``, 0.74 with
+    128 calibration crops (min-max widens with more data), 0.60 with per-tensor weights.
+
     Args:
         fp32_path: float32 ``.onnx`` file (e.g. from :func:`.onnx.export_onnx`).
         out_path: the ``.onnx`` file to write (in an existing directory, not ``fp32_path``).
@@ -144,8 +148,11 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
             with batch 1) or a ``CalibrationDataReader`` (rewound first when it has ``rewind``).
         per_channel: one weight scale per output channel (bool).
         activation_type, weight_type: ``"uint8"`` or ``"int8"``. U8 activations with S8 weights
-            (the default) is what ORT recommends for x86 CPUs; S8/S8 was slower here.
+            (the default here; ORT's own defaults are S8/S8) is what ``quantize_static``'s
+            docstring ("Choosing parameters for CPU inference") advises for x86-64 CPUs.
         method: calibration: ``"minmax"``, ``"entropy"``, ``"percentile"`` or ``"distribution"``.
+        reduce_range: 7-bit weights (bool), which that docstring advises for x86-64 CPUs without
+            VNNI (integer saturation otherwise); ``False`` on CPUs with VNNI (this machine's).
 
     Returns:
         ``out_path`` as a :class:`pathlib.Path`.
@@ -160,6 +167,7 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
     owner = "quantize_static_int8"
     src, dst = _paths(owner, fp32_path, out_path)
     per_channel = check_bool(owner, "per_channel", per_channel)
+    reduce_range = check_bool(owner, "reduce_range", reduce_range)
     for name, value, choices in (("activation_type", activation_type, _TYPES),
                                  ("weight_type", weight_type, _TYPES), ("method", method, _METHODS)):
         if not isinstance(value, str) or value not in choices:
@@ -177,6 +185,7 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
     with tempfile.TemporaryDirectory(prefix="va-quant-") as tmp:
         pre = _pre_process(src, pathlib.Path(tmp) / "preprocessed.onnx")
         quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        reduce_range=reduce_range,
                         activation_type=getattr(QuantType, _TYPES[activation_type]),
                         weight_type=getattr(QuantType, _TYPES[weight_type]),
                         calibrate_method=getattr(CalibrationMethod, _METHODS[method]))
