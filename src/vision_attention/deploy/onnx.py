@@ -32,24 +32,25 @@ DYNAMO_OPSETS = range(18, 24)
 LEGACY_OPSETS = range(9, 21)
 """Opsets of the legacy TorchScript exporter (``dynamo=False``): 9 to 20."""
 
-_QUIET = (  # warnings about the exporter itself, not about the model: silenced
-    (FutureWarning, r".*isinstance\(treespec, LeafSpec\).*"),
-    (DeprecationWarning, r".*legacy TorchScript-based ONNX export.*"),
+_QUIET = (  # warnings about the exporters themselves, not about the model: silenced
+    {"category": FutureWarning, "message": r".*isinstance\(treespec, LeafSpec\)"},
+    {"category": DeprecationWarning, "message": r".*legacy TorchScript-based ONNX export"},
+    {"category": DeprecationWarning, "module": r"torch\.onnx\._internal\.torchscript_exporter\."},
 )
 
 
-def _check_path(owner: str, path, must_exist: bool) -> pathlib.Path:
+def _check_path(owner: str, path, must_exist: bool, name: str = "path") -> pathlib.Path:
     if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"{owner}: argument 'path' expected a str or os.PathLike to an .onnx file, "
+        raise ValueError(f"{owner}: argument '{name}' expected a str or os.PathLike to an .onnx file, "
                          f"got {path!r}")
     path = pathlib.Path(path)
     if path.suffix != ".onnx":
-        raise ValueError(f"{owner}: argument 'path' expected a file name ending in '.onnx', got '{path}'")
+        raise ValueError(f"{owner}: argument '{name}' expected a file name ending in '.onnx', got '{path}'")
     if must_exist and not path.is_file():
-        raise ValueError(f"{owner}: argument 'path' expected an existing .onnx file, "
+        raise ValueError(f"{owner}: argument '{name}' expected an existing .onnx file, "
                          f"got '{path}' (not found)")
     if not must_exist and not path.parent.is_dir():
-        raise ValueError(f"{owner}: argument 'path' expected a file in an existing directory, got '{path}' "
+        raise ValueError(f"{owner}: argument '{name}' expected a file in an existing directory, got '{path}' "
                          f"(no directory '{path.parent}')")
     return path
 
@@ -110,9 +111,12 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
       Runtime's ``quant_pre_process`` accepts for CBAM (:mod:`.quantize`); PyTorch warns that
       this exporter is deprecated, a warning silenced here because the choice is deliberate.
 
-    After export the file is checked with ``onnx.checker`` and the batch axis of the input and the
-    output is verified to be symbolic: an exporter that silently specialises it (which happened
-    while the models' shape checks called ``int()`` on a traced dimension) raises.
+    After export the file is checked with ``onnx.checker``, the batch axis of the input and the
+    output is verified to be symbolic (the dynamo exporter silently fixes it when ``forward`` calls
+    ``int()`` on it, as the models' shape checks once did), and ONNX Runtime runs the file once at
+    another batch size (the legacy exporter keeps the axis symbolic but may fix a reshape to the
+    example's batch, with a ``TracerWarning``, which is left visible). A file that fails these
+    checks is deleted.
 
     Args:
         model: a ``torch.nn.Module`` taking one float32 tensor of ``input_shape`` (NCHW for the
@@ -129,10 +133,9 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
         ValueError: ``model`` not a ``torch.nn.Module``, ``path`` not an ``.onnx`` path in an
             existing directory, ``input_shape`` not positive ints, ``opset`` outside the
             exporter's range, ``dynamo`` not a bool.
-        RuntimeError: the exported graph's batch axis is not symbolic, or its input/output names
-            are not ``"input"``/``"logits"``.
+        RuntimeError: the exported graph's batch axis is not symbolic, the model fails at another
+            batch size in ONNX Runtime, or its input/output names are not ``"input"``/``"logits"``.
     """
-    import onnx
     import torch
 
     owner = "export_onnx"
@@ -155,13 +158,26 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
     model.eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            for category, message in _QUIET:
-                warnings.filterwarnings("ignore", message=message, category=category)
+            for quiet in _QUIET:
+                warnings.filterwarnings("ignore", **quiet)
             torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["logits"],
                               opset_version=opset, dynamo=dynamo, external_data=False, verbose=False,
                               **options)
     finally:
         model.train(was_training)
+    try:
+        _verify_export(path, example.cpu().numpy())
+    except RuntimeError:
+        path.unlink()  # never leave a file that looks like a good artefact
+        raise
+    return path
+
+
+def _verify_export(path: pathlib.Path, example: np.ndarray) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    owner = "export_onnx"
     graph = onnx.load(str(path)).graph
     onnx.checker.check_model(str(path))
     names = ([i.name for i in graph.input], [o.name for o in graph.output])
@@ -174,7 +190,18 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
         if not isinstance(batch, str) or not batch:
             raise RuntimeError(f"{owner}: the exported {kind}'s batch axis is fixed at {batch!r}, not "
                                f"symbolic: the exporter specialised it (an int() on a traced dimension?)")
-    return path
+    probe = np.repeat(example[:1], example.shape[0] + 1, axis=0)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # ORT's own error line would repeat the message raised below
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        out = session.run(None, {"input": probe})[0]
+    except Exception as error:  # ORT's errors have no common class
+        raise RuntimeError(f"{owner}: the exported model declares a symbolic batch axis but fails at batch "
+                           f"{probe.shape[0]} in ONNX Runtime (a batch size fixed inside the graph?): "
+                           f"{error}") from error
+    if out.shape[:1] != probe.shape[:1]:
+        raise RuntimeError(f"{owner}: at batch {probe.shape[0]} the exported model returns shape {out.shape}")
 
 
 def onnx_session(path, threads: int = 1):
@@ -320,6 +347,7 @@ def check_onnx(model, path_or_session, images, *, batch_sizes=(1, 8), threads: i
     if isinstance(path_or_session, ort.InferenceSession):
         session, name = path_or_session, "ONNX Runtime"
     elif isinstance(path_or_session, (str, os.PathLike)):
+        _check_path(owner, path_or_session, must_exist=True, name="path_or_session")
         session = onnx_session(path_or_session, threads)
         name = f"ONNX Runtime ({pathlib.Path(path_or_session).name})"
     else:
