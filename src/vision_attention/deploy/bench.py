@@ -15,7 +15,7 @@ Method (as :mod:`vision_attention.profiling.latency`, whose thread settings it r
 * **Timing.** ``warmup`` untimed calls, then ``repeats`` calls timed with
   :func:`time.perf_counter`; the median and quartiles of
   :func:`vision_attention.stats.latency_summary`, in ms, for every batch size.
-* **Memory.** Peak resident set size (``ru_maxrss``) after the imports, after loading the model
+* **Memory.** Peak resident set size (``VmHWM``, see :func:`_rss_mib`) after the imports, after loading the model
   and after the runs, in MiB: ``model_mib`` is the growth from the imports to the end, the
   memory the model and its runs add to the runtime itself.
 
@@ -45,6 +45,18 @@ _NHWC = ("tensorflow", "litert")
 
 
 def _rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a worker started from a large
+    process (a notebook kernel holding several models) would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

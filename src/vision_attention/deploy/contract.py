@@ -58,6 +58,13 @@ class ArtefactCheck:
             return None
         return self.rel_diff <= self.tolerance and self.top1_agreement == 1.0
 
+    def __str__(self) -> str:
+        verdict = {None: "measured", True: "passed", False: "FAILED"}[self.passed]
+        limit = "" if self.tolerance is None else f" (limit {self.tolerance:.0e})"
+        return (f"{self.artefact} vs {self.reference}, {self.images} images at batch "
+                f"{', '.join(map(str, self.batch))}: max |a - b| = {self.max_abs_diff:.1e}, relative "
+                f"{self.rel_diff:.1e}{limit}, top-1 agreement {self.top1_agreement:.3f}: {verdict}")
+
     def as_row(self) -> dict:
         """The fields and :attr:`passed` as a dict (one row of a pandas table)."""
         row = asdict(self)

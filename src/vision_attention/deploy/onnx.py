@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import logging
 import warnings
 from dataclasses import replace
 
@@ -156,6 +157,12 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
         options = {"dynamic_axes": {"input": {0: "batch"}, "logits": {0: "batch"}}}
     was_training = model.training
     model.eval()
+    # The dynamo exporter's optimiser (onnxscript, onnx_ir) logs every rewrite at INFO; once another
+    # library (Paddle does) has configured the root logger, hundreds of lines reach the output.
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             for quiet in _QUIET:
@@ -165,6 +172,8 @@ def export_onnx(model, path, *, input_shape=(1, 3, 224, 224), opset: int = 18,
                               **options)
     finally:
         model.train(was_training)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
     try:
         _verify_export(path, example.cpu().numpy())
     except RuntimeError:
