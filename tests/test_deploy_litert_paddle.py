@@ -143,11 +143,12 @@ def small_cnn():
 
     keras = import_tensorflow().keras
     keras.utils.set_random_seed(0)
-    layers = [keras.layers.Conv2D(32, 3, strides=2, padding="same"), keras.layers.BatchNormalization(),
-              keras.layers.ReLU(), CBAM(32, 8), keras.layers.Conv2D(128, 3, padding="same"),
-              keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.Conv2D(128, 3, padding="same"),
-              keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
-              keras.layers.Dense(CLASSES)]
+    def conv_bn_relu(channels: int, stride: int = 1) -> list:
+        return [keras.layers.Conv2D(channels, 3, strides=stride, padding="same"),
+                keras.layers.BatchNormalization(), keras.layers.ReLU()]
+
+    layers = [*conv_bn_relu(32, 2), CBAM(32, 8), *conv_bn_relu(128), *conv_bn_relu(128),
+              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(CLASSES)]
     model = keras.Sequential([keras.Input((SMALL, SMALL, 3)), *layers])
     model(np.zeros((1, SMALL, SMALL, 3), np.float32), training=False)
     return model
@@ -167,7 +168,8 @@ def small_files(small_cnn, tmp_path_factory):
 def test_quantized_litert_is_smaller_and_runs_at_batch_8(small_cnn, small_files, small_images):
     """int8 weights: both quantized files are below 0.35 of the float32 file (0.25 for the weights
     alone; quantization scales and the graph add the rest); both run at batch 8 and 3 with float32
-    input and output, and ``check_litert`` refuses them (the float contract is not theirs)."""
+    input and output, with and without XNNPACK, and ``check_litert`` refuses them (the float
+    contract is not theirs)."""
     sizes = {mode: path.stat().st_size for mode, path in small_files.items()}
     x = to_nhwc(small_images[:8])
     reference = run_litert(litert_interpreter(small_files["float32"]), x)
@@ -180,7 +182,9 @@ def test_quantized_litert_is_smaller_and_runs_at_batch_8(small_cnn, small_files,
         assert spec["dtype"] == np.float32 and out["dtype"] == np.float32
         logits = run_litert(interpreter, x, batch_size=8)
         assert logits.shape == (8, CLASSES) and np.isfinite(logits).all()
-        np.testing.assert_array_equal(run_litert(interpreter, x, batch_size=3).shape, logits.shape)
+        assert run_litert(interpreter, x, batch_size=3).shape == logits.shape
+        builtin = run_litert(litert_interpreter(small_files[mode], xnnpack=False), x, batch_size=8)
+        assert builtin.shape == logits.shape and np.isfinite(builtin).all()
         measured = compare_logits(logits, reference, artefact=mode, reference_name="LiteRT float32")
         assert measured.max_abs_diff > 0  # quantized: not the float graph
         with pytest.raises(ValueError, match="'path_or_interpreter'.*int8 tensors"):
@@ -242,6 +246,8 @@ def test_litert_argument_errors(small_cnn, small_files, tmp_path):
             litert_interpreter(small_files["float32"], threads=threads)
         with pytest.raises(ValueError, match="'threads'"):
             check_litert(small_cnn, small_files["float32"], np.zeros((1, SMALL, SMALL, 3)), threads=threads)
+    with pytest.raises(ValueError, match="'xnnpack'"):
+        litert_interpreter(small_files["float32"], xnnpack=1)
     interpreter = litert_interpreter(small_files["float32"])
     with pytest.raises(ValueError, match="'interpreter'"):
         run_litert(small_files["float32"], np.zeros((1, SMALL, SMALL, 3), np.float32))
@@ -264,8 +270,9 @@ def small_paddle(tmp_path_factory):
 
     paddle = import_paddle()
     paddle.seed(0)
-    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 8, 3, stride=2), paddle.nn.BatchNorm2D(8), paddle.nn.ReLU(),
-                                 paddle.nn.AdaptiveAvgPool2D(1), paddle.nn.Flatten(), paddle.nn.Linear(8, CLASSES))
+    nn = paddle.nn
+    model = nn.Sequential(nn.Conv2D(3, 8, 3, stride=2), nn.BatchNorm2D(8), nn.ReLU(), nn.AdaptiveAvgPool2D(1),
+                          nn.Flatten(), nn.Linear(8, CLASSES))
     prefix = tmp_path_factory.mktemp("paddle_small") / "small"
     export_paddle_inference(model, prefix, input_shape=(1, 3, SMALL, SMALL))
     return model, prefix

@@ -35,7 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .._checks import check_optional_positive_int, check_positive_int
+from .._checks import check_bool, check_optional_positive_int, check_positive_int
 from .contract import ArtefactCheck, check_artefact
 
 __all__ = ["MODES", "export_litert", "litert_interpreter", "run_litert", "check_litert"]
@@ -115,8 +115,8 @@ def _check_nhwc(owner: str, name: str, x, hwc: tuple | None = None) -> np.ndarra
 def _signature(owner: str, interpreter) -> tuple[dict, dict]:
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(f"{owner}: argument 'interpreter' expected a model with one input and one output, got "
-                         f"{len(inputs)} and {len(outputs)}")
+        raise ValueError(f"{owner}: argument 'interpreter' expected a model with one input and one output, "
+                         f"got {len(inputs)} and {len(outputs)}")
     return inputs[0], outputs[0]
 
 
@@ -225,27 +225,35 @@ def _verify(owner: str, flatbuffer: bytes, hwc: tuple) -> None:
                            f"{np.dtype(spec['dtype'])}/{np.dtype(out['dtype'])}, expected float32/float32")
 
 
-def litert_interpreter(path, threads: int = 1):
+def litert_interpreter(path, threads: int = 1, *, xnnpack: bool = True):
     """A LiteRT interpreter for a ``.tflite`` file (``ai_edge_litert.interpreter.Interpreter``).
 
-    The default op resolver, which applies the XNNPACK delegate on the CPU; tensors are allocated
-    by :func:`run_litert` for the batch it runs.
+    With ``xnnpack=True`` the default op resolver, which hands what it can to the XNNPACK delegate
+    (LiteRT's optimised CPU kernels); with ``False`` the built-in kernels only
+    (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``). XNNPACK refused some full-int8 files
+    here: the pretrained MobileNetV2 with CBAM fails in ``allocate_tensors`` ("failed to create
+    XNNPACK runtime ... TfLiteXNNPackDelegate failed to prepare", at batch 1 and 8), while the
+    built-in kernels run it. Tensors are allocated by :func:`run_litert` for the batch it runs.
 
     Args:
         path: an existing ``.tflite`` file.
         threads: ``num_threads`` of the interpreter (positive int).
+        xnnpack: use the XNNPACK delegate (a bool).
 
     Returns:
         ``ai_edge_litert.interpreter.Interpreter``.
 
     Raises:
-        ValueError: ``path`` not an existing ``.tflite`` file, ``threads`` not a positive int.
+        ValueError: ``path`` not an existing ``.tflite`` file, ``threads`` not a positive int,
+            ``xnnpack`` not a bool.
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     path = _check_path("litert_interpreter", path, must_exist=True)
     threads = check_positive_int("litert_interpreter", "threads", threads)
-    return Interpreter(model_path=str(path), num_threads=threads)
+    xnnpack = check_bool("litert_interpreter", "xnnpack", xnnpack)
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
 
 
 def run_litert(interpreter, x_nhwc, batch_size: int | None = None) -> np.ndarray:
@@ -268,6 +276,8 @@ def run_litert(interpreter, x_nhwc, batch_size: int | None = None) -> np.ndarray
         ValueError: ``interpreter`` not a LiteRT ``Interpreter`` with one input and one output,
             ``x_nhwc`` not a finite float array matching the input, ``batch_size`` not a positive
             int or ``None``.
+        RuntimeError: the interpreter cannot allocate its tensors; when the XNNPACK delegate is
+            the cause the message says to use ``litert_interpreter(path, xnnpack=False)``.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -279,17 +289,27 @@ def run_litert(interpreter, x_nhwc, batch_size: int | None = None) -> np.ndarray
     x = _check_nhwc("run_litert", "x_nhwc", x_nhwc, hwc)
     batch_size = check_optional_positive_int("run_litert", "batch_size", batch_size)
     step = x.shape[0] if batch_size is None else batch_size
-    interpreter.allocate_tensors()
+    _allocate(interpreter)
     outputs = []
     for start in range(0, x.shape[0], step):
         chunk = x[start : start + step]
         if tuple(interpreter.get_input_details()[0]["shape"]) != chunk.shape:
             interpreter.resize_tensor_input(spec["index"], list(chunk.shape))
-            interpreter.allocate_tensors()
+            _allocate(interpreter)
         interpreter.set_tensor(spec["index"], chunk)
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(out["index"]))
     return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+
+
+def _allocate(interpreter) -> None:
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as error:
+        if "XNNPACK" not in str(error):
+            raise
+        raise RuntimeError(f"run_litert: the XNNPACK delegate cannot run this model ({error}); make the "
+                           f"interpreter with litert_interpreter(path, xnnpack=False)") from error
 
 
 def _eager_logits(model, x: np.ndarray, batch_size: int = 8) -> np.ndarray:

@@ -15,8 +15,9 @@ a package at conversion time. A Paddle model reaches ONNX Runtime through the ca
 instead: :func:`vision_attention.parity.export_weights` into the PyTorch model of the same
 architecture, then :mod:`.onnx`. Paddle Inference itself is what this module deploys.
 
-With oneDNN enabled, Paddle 3.3.1 prints one line ``ReduceMeanCheckIfOneDNNSupport`` to stderr per
-mean-reduction operator on a predictor's first run; it is Paddle's own output, not an error.
+With oneDNN enabled, Paddle 3.3.1's C++ code prints one line ``ReduceMeanCheckIfOneDNNSupport`` to
+standard output per mean-reduction operator on a predictor's first run (below Python, so
+``contextlib.redirect_stdout`` does not catch it); it is not an error.
 
 Sources: ``paddle.jit.save``
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/jit/save_en.html) and Paddle
