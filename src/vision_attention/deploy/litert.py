@@ -21,7 +21,8 @@ the interpreter is ``ai_edge_litert.interpreter.Interpreter``.
 Sources: LiteRT conversion and post-training quantization guides
 (https://ai.google.dev/edge/litert/models/convert_tf,
 https://ai.google.dev/edge/litert/models/post_training_quantization) and the interpreter's API
-(https://ai.google.dev/edge/api/litert/python/ai_edge_litert/interpreter/Interpreter).
+(``ai_edge_litert/interpreter.py`` of ``ai-edge-litert`` 2.3, the API of the deprecated
+``tf.lite.Interpreter``: https://www.tensorflow.org/api_docs/python/tf/lite/Interpreter).
 """
 
 from __future__ import annotations
@@ -130,9 +131,10 @@ def export_litert(model, path, *, mode: str = "float32", input_shape=(None, 224,
     dynamic whatever ``input_shape[0]`` says. Modes (LiteRT's post-training quantization):
 
     * ``"float32"``: no optimisation; float32 weights and arithmetic.
-    * ``"dynamic"``: ``optimizations=[tf.lite.Optimize.DEFAULT]`` and nothing else: weights stored
-      int8 (per channel for convolutions), activations float32 between operators and quantized on
-      the fly inside the int8 kernels. No calibration data.
+    * ``"dynamic"``: ``optimizations=[tf.lite.Optimize.DEFAULT]`` and nothing else (what the
+      course's source note's snippet does): weights stored int8 (per channel for convolutions),
+      activations float32 between operators and quantized on the fly inside the int8 kernels. No
+      calibration data.
     * ``"int8"``: full-integer quantization: ``Optimize.DEFAULT``, ``representative_dataset``
       (``representative``, one image per step) and ``supported_ops=[TFLITE_BUILTINS_INT8]`` (the
       conversion fails rather than leave an operator in float). The input and the output are kept
