@@ -16,8 +16,9 @@ instead: :func:`vision_attention.parity.export_weights` into the PyTorch model o
 architecture, then :mod:`.onnx`. Paddle Inference itself is what this module deploys.
 
 With oneDNN enabled, Paddle 3.3.1's C++ code prints one line ``ReduceMeanCheckIfOneDNNSupport`` to
-standard output per mean-reduction operator on a predictor's first run (below Python, so
-``contextlib.redirect_stdout`` does not catch it); it is not an error.
+standard output per mean-reduction operator on a predictor's first runs (below Python, so
+``contextlib.redirect_stdout`` does not catch it); it is not an error, and
+:func:`run_paddle_inference` sends file descriptor 1 to ``/dev/null`` while the predictor runs.
 
 Sources: ``paddle.jit.save``
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/jit/save_en.html) and Paddle
@@ -27,7 +28,9 @@ Inference's Python API (https://www.paddlepaddle.org.cn/inference/api_reference/
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import pathlib
 from dataclasses import replace
 
@@ -253,9 +256,24 @@ def run_paddle_inference(predictor, x, batch_size: int | None = None) -> np.ndar
         chunk = x[start : start + step]
         handle.reshape(list(chunk.shape))
         handle.copy_from_cpu(chunk)
-        predictor.run()
+        with _c_stdout_silenced():
+            predictor.run()
         outputs.append(output.copy_to_cpu())
     return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+
+
+@contextlib.contextmanager
+def _c_stdout_silenced():
+    """Point file descriptor 1 at /dev/null (C++ ``std::cout`` included), then restore it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _eager_logits(paddle, model, x: np.ndarray, batch_size: int = 8) -> np.ndarray:

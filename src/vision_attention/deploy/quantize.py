@@ -17,6 +17,8 @@ Source: ONNX Runtime, "Quantize ONNX models"
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import pathlib
@@ -27,6 +29,20 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from .._checks import check_bool, check_positive_int
 from .onnx import _check_path
+
+
+@contextlib.contextmanager
+def _root_logger_quiet():
+    """ONNX Runtime's quantization tools log every tensor at INFO on the *root* logger; once a
+    library (Paddle does) has given the root logger a handler, those lines reach the output.
+    Raise the root logger to WARNING while they run."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 __all__ = ["ImageCalibrationReader", "quantize_static_int8", "quantize_dynamic_int8", "tensor_errors",
            "file_size_mb", "TENSOR_OP_TYPES"]
@@ -117,7 +133,8 @@ def _pre_process(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
     # files in the working directory. ONNX's own shape inference (still run) types these CNNs.
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    with _root_logger_quiet():
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
     return dst
 
 
@@ -184,11 +201,12 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
         reader = ImageCalibrationReader(_check_images(owner, "calibration", calibration), input_name)
     with tempfile.TemporaryDirectory(prefix="va-quant-") as tmp:
         pre = _pre_process(src, pathlib.Path(tmp) / "preprocessed.onnx")
-        quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        reduce_range=reduce_range,
-                        activation_type=getattr(QuantType, _TYPES[activation_type]),
-                        weight_type=getattr(QuantType, _TYPES[weight_type]),
-                        calibrate_method=getattr(CalibrationMethod, _METHODS[method]))
+        with _root_logger_quiet():
+            quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            reduce_range=reduce_range,
+                            activation_type=getattr(QuantType, _TYPES[activation_type]),
+                            weight_type=getattr(QuantType, _TYPES[weight_type]),
+                            calibrate_method=getattr(CalibrationMethod, _METHODS[method]))
     return dst
 
 
@@ -215,7 +233,8 @@ def quantize_dynamic_int8(fp32_path, out_path) -> pathlib.Path:
     src, dst = _paths("quantize_dynamic_int8", fp32_path, out_path)
     with tempfile.TemporaryDirectory(prefix="va-quant-") as tmp:
         pre = _pre_process(src, pathlib.Path(tmp) / "preprocessed.onnx")
-        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
+        with _root_logger_quiet():
+            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
     return dst
 
 
