@@ -36,7 +36,7 @@ from vision_attention.parity import build_module, export_weights, load_weights, 
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-VARIANTS = ("se", "eca", "cbam", "bam")
+VARIANTS = ("eca", "cbam", "bam")  # SE's operators are a subset of CBAM's channel gate
 SIZE, CLASSES, IMAGES = 64, 10, 17
 SMALL = 32  # side of the small models' input
 
