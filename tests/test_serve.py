@@ -18,21 +18,16 @@ import http.client
 import io
 import json
 import os
-import re
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
-import time
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import vision_attention
 
 from vision_attention.data import IMAGES, imagenet_normalise, load_image
 from vision_attention.serve.batching import BatcherStopped, DynamicBatcher

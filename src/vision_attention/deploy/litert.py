@@ -37,6 +37,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
+from ._args import check_batch_sizes, check_file
 from .contract import ArtefactCheck, check_artefact
 
 __all__ = ["MODES", "export_litert", "litert_interpreter", "run_litert", "check_litert"]
@@ -50,19 +51,7 @@ _QUIET = (  # warnings about the converter itself, not about the model: silenced
 
 
 def _check_path(owner: str, path, must_exist: bool) -> pathlib.Path:
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"{owner}: argument 'path' expected a str or os.PathLike to a .tflite file, "
-                         f"got {path!r}")
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(f"{owner}: argument 'path' expected a file name ending in '.tflite', got '{path}'")
-    if must_exist and not path.is_file():
-        raise ValueError(f"{owner}: argument 'path' expected an existing .tflite file, "
-                         f"got '{path}' (not found)")
-    if not must_exist and not path.parent.is_dir():
-        raise ValueError(f"{owner}: argument 'path' expected a file in an existing directory, got '{path}' "
-                         f"(no directory '{path.parent}')")
-    return path
+    return check_file(owner, path, must_exist, ".tflite")
 
 
 def _check_model(owner: str, model):
@@ -200,13 +189,36 @@ def export_litert(model, path, *, mode: str = "float32", input_shape=(None, 224,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _c_stderr_captured():
         for category, message in _QUIET:
             warnings.filterwarnings("ignore", message=message, category=category)
         flatbuffer = converter.convert()
     _verify(owner, flatbuffer, hwc)
     path.write_bytes(flatbuffer)
     return path
+
+
+@contextlib.contextmanager
+def _c_stderr_captured():
+    """Capture file descriptor 2 (the converter's C++ log, e.g. its "fully_quantize: 0, ..."
+    line) into a temporary file; write it back to stderr only if the conversion fails."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _verify(owner: str, flatbuffer: bytes, hwc: tuple) -> None:
@@ -354,7 +366,7 @@ def check_litert(model, path_or_interpreter, images_nhwc, *, batch_sizes=(1, 8),
     owner = "check_litert"
     model = _check_model(owner, model)
     x = _check_nhwc(owner, "images_nhwc", images_nhwc)
-    batch_sizes = _check_batch_sizes(owner, batch_sizes)
+    batch_sizes = check_batch_sizes(owner, batch_sizes)
     threads = check_positive_int(owner, "threads", threads)
     if isinstance(path_or_interpreter, Interpreter):
         interpreter, name = path_or_interpreter, "LiteRT"
@@ -375,16 +387,3 @@ def check_litert(model, path_or_interpreter, images_nhwc, *, batch_sizes=(1, 8),
     return replace(checks[0], batch=batch_sizes, max_abs_diff=max(c.max_abs_diff for c in checks),
                    rel_diff=max(c.rel_diff for c in checks),
                    top1_agreement=min(c.top1_agreement for c in checks))
-
-
-def _check_batch_sizes(owner: str, batch_sizes) -> tuple[int, ...]:
-    ok = isinstance(batch_sizes, (tuple, list)) and len(batch_sizes) > 0
-    if ok:
-        try:
-            batch_sizes = tuple(check_positive_int(owner, "batch_sizes", b) for b in batch_sizes)
-        except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(f"{owner}: argument 'batch_sizes' expected a non-empty tuple of positive ints, "
-                         f"got {batch_sizes!r}")
-    return batch_sizes

@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
+from ._args import check_batch_sizes, check_file
 from .contract import ArtefactCheck, check_artefact
 
 __all__ = ["export_onnx", "onnx_session", "run_onnx", "eager_logits", "check_onnx",
@@ -41,19 +42,7 @@ _QUIET = (  # warnings about the exporters themselves, not about the model: sile
 
 
 def _check_path(owner: str, path, must_exist: bool, name: str = "path") -> pathlib.Path:
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"{owner}: argument '{name}' expected a str or os.PathLike to an .onnx file, "
-                         f"got {path!r}")
-    path = pathlib.Path(path)
-    if path.suffix != ".onnx":
-        raise ValueError(f"{owner}: argument '{name}' expected a file name ending in '.onnx', got '{path}'")
-    if must_exist and not path.is_file():
-        raise ValueError(f"{owner}: argument '{name}' expected an existing .onnx file, "
-                         f"got '{path}' (not found)")
-    if not must_exist and not path.parent.is_dir():
-        raise ValueError(f"{owner}: argument '{name}' expected a file in an existing directory, got '{path}' "
-                         f"(no directory '{path.parent}')")
-    return path
+    return check_file(owner, path, must_exist, ".onnx", name)
 
 
 def _check_module(owner: str, model):
@@ -343,15 +332,7 @@ def check_onnx(model, path_or_session, images, *, batch_sizes=(1, 8), threads: i
     owner = "check_onnx"
     model = _check_module(owner, model)
     x = _check_images(owner, images)
-    ok = isinstance(batch_sizes, (tuple, list)) and len(batch_sizes) > 0
-    if ok:
-        try:
-            batch_sizes = tuple(check_positive_int(owner, "batch_sizes", b) for b in batch_sizes)
-        except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(f"{owner}: argument 'batch_sizes' expected a non-empty tuple of positive ints, "
-                         f"got {batch_sizes!r}")
+    batch_sizes = check_batch_sizes(owner, batch_sizes)
     threads = check_positive_int(owner, "threads", threads)
     if isinstance(path_or_session, ort.InferenceSession):
         session, name = path_or_session, "ONNX Runtime"

@@ -37,6 +37,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
+from ._args import check_batch_sizes
 from .contract import ArtefactCheck, check_artefact
 
 __all__ = ["export_paddle_inference", "paddle_predictor", "run_paddle_inference", "check_paddle_inference"]
@@ -106,19 +107,6 @@ def _check_images(owner: str, name: str, x) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{owner}: argument '{name}' expected finite values, got NaN or infinity")
     return np.ascontiguousarray(a, dtype=np.float32)
-
-
-def _check_batch_sizes(owner: str, batch_sizes) -> tuple[int, ...]:
-    ok = isinstance(batch_sizes, (tuple, list)) and len(batch_sizes) > 0
-    if ok:
-        try:
-            batch_sizes = tuple(check_positive_int(owner, "batch_sizes", b) for b in batch_sizes)
-        except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(f"{owner}: argument 'batch_sizes' expected a non-empty tuple of positive ints, "
-                         f"got {batch_sizes!r}")
-    return batch_sizes
 
 
 def export_paddle_inference(model, path_prefix, *,
@@ -320,7 +308,7 @@ def check_paddle_inference(model, prefix_or_predictor, images, *, batch_sizes=(1
     owner = "check_paddle_inference"
     model = _check_model(owner, model)
     x = _check_images(owner, "images", images)
-    batch_sizes = _check_batch_sizes(owner, batch_sizes)
+    batch_sizes = check_batch_sizes(owner, batch_sizes)
     threads = check_positive_int(owner, "threads", threads)
     paddle = import_paddle()
     if isinstance(prefix_or_predictor, paddle.inference.Predictor):

@@ -23,7 +23,6 @@ Unknown paths 404 and wrong methods 405 (FastAPI's defaults).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import math
