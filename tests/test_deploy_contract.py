@@ -99,3 +99,14 @@ def test_image_errors(call, match):
 def test_runtime_benchmark_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         bench.runtime_benchmark(**kwargs)
+
+
+def test_check_at_batch_sizes_reports_the_worst_and_raises_at_the_bad_batch():
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((8, 5))
+    noise = {1: 1e-7, 8: 3e-7}
+    r = deploy.check_at_batch_sizes(lambda b: ref + noise[b], ref, (1, 8), artefact="a", reference_name="b")
+    assert r.batch == (1, 8) and r.max_abs_diff == pytest.approx(3e-7) and r.passed
+    with pytest.raises(deploy.ExportParityError, match=r"at batch \(8,\)"):
+        deploy.check_at_batch_sizes(lambda b: ref + (1e-7 if b == 1 else 1.0), ref, (1, 8),
+                                    artefact="a", reference_name="b")

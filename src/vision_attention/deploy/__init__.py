@@ -14,8 +14,10 @@ Framework-neutral to import; each exporter imports its framework on first use.
 * :mod:`.bench` -- latency and peak memory of eager models and runtimes, one subprocess each.
 """
 
-from .contract import FLOAT_RTOL, ArtefactCheck, ExportParityError, check_artefact, compare_logits
+from .contract import (FLOAT_RTOL, ArtefactCheck, ExportParityError, check_artefact, check_at_batch_sizes,
+                       compare_logits)
 from .images import calibration_images, evaluation_images, to_nhwc
 
-__all__ = ["FLOAT_RTOL", "ArtefactCheck", "ExportParityError", "check_artefact", "compare_logits",
+__all__ = ["FLOAT_RTOL", "ArtefactCheck", "ExportParityError", "check_artefact", "check_at_batch_sizes",
+           "compare_logits",
            "calibration_images", "evaluation_images", "to_nhwc"]

@@ -10,11 +10,12 @@ measured (:func:`compare_logits`), never "checked".
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-__all__ = ["ArtefactCheck", "ExportParityError", "compare_logits", "check_artefact", "FLOAT_RTOL"]
+__all__ = ["ArtefactCheck", "ExportParityError", "compare_logits", "check_artefact", "check_at_batch_sizes",
+           "FLOAT_RTOL"]
 
 FLOAT_RTOL = 1e-4
 """Tolerance of a float32 artefact: ``max |a - b| / max |a|`` of the logits, the value of
@@ -132,3 +133,28 @@ def check_artefact(logits, reference, *, artefact: str, reference_name: str, bat
             f"(limit {tolerance:g}), top-1 agreement {result.top1_agreement:.3f} (must be 1) on "
             f"{result.images} images at batch {result.batch}")
     return result
+
+
+def check_at_batch_sizes(run, reference, batch_sizes, *, artefact: str, reference_name: str,
+                         tolerance: float = FLOAT_RTOL) -> ArtefactCheck:
+    """:func:`check_artefact` of ``run(batch_size)`` at every batch size; the worst figures.
+
+    Args:
+        run: ``callable(batch_size) -> (N, K) logits`` (the artefact run on the images in chunks
+            of ``batch_size``).
+        reference: ``(N, K)`` logits of the eager model on the same images.
+        batch_sizes: the batch sizes to run, e.g. ``(1, 8)``.
+        artefact, reference_name, tolerance: as in :func:`check_artefact`.
+
+    Returns:
+        One :class:`ArtefactCheck` with ``batch = batch_sizes``, the largest differences and the
+        lowest top-1 agreement over the batch sizes.
+
+    Raises:
+        ExportParityError: the contract fails at some batch size (the first such is raised).
+    """
+    checks = [check_artefact(run(b), reference, artefact=artefact, reference_name=reference_name,
+                             batch=(b,), tolerance=tolerance) for b in batch_sizes]
+    return replace(checks[0], batch=tuple(batch_sizes), max_abs_diff=max(c.max_abs_diff for c in checks),
+                   rel_diff=max(c.rel_diff for c in checks),
+                   top1_agreement=min(c.top1_agreement for c in checks))

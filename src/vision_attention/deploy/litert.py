@@ -32,13 +32,12 @@ import io
 import os
 import pathlib
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
-from ._args import check_batch_sizes, check_file
-from .contract import ArtefactCheck, check_artefact
+from ._args import check_batch_sizes, check_file, check_image_input_shape
+from .contract import ArtefactCheck, check_at_batch_sizes
 
 __all__ = ["MODES", "export_litert", "litert_interpreter", "run_litert", "check_litert"]
 
@@ -71,21 +70,6 @@ def _check_model(owner: str, model):
         raise ValueError(f"{owner}: argument 'model' expected a built keras.Model with weights (call it once "
                          f"or build it), got {type(model).__name__} (built={getattr(model, 'built', None)})")
     return model
-
-
-def _check_input_shape(owner: str, input_shape) -> tuple[int, int, int]:
-    def is_int(d) -> bool:
-        return isinstance(d, int) and not isinstance(d, bool)
-
-    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) == 4
-    if ok:
-        batch, h, w, c = input_shape
-        ok = (batch is None or (is_int(batch) and batch > 0)) and is_int(h) and is_int(w) and is_int(c)
-        ok = ok and min(h, w) >= 32 and c == 3
-    if not ok:
-        raise ValueError(f"{owner}: argument 'input_shape' expected (batch, H, W, 3) NHWC with batch None or "
-                         f"a positive int and H, W ints >= 32, got {input_shape!r}")
-    return tuple(int(d) for d in input_shape[1:])
 
 
 def _check_nhwc(owner: str, name: str, x, hwc: tuple | None = None) -> np.ndarray:
@@ -160,7 +144,7 @@ def export_litert(model, path, *, mode: str = "float32", input_shape=(None, 224,
     path = _check_path(owner, path, must_exist=False)
     if mode not in MODES:
         raise ValueError(f"{owner}: argument 'mode' expected one of {MODES}, got {mode!r}")
-    hwc = _check_input_shape(owner, input_shape)
+    hwc = check_image_input_shape(owner, input_shape, "NHWC")
     if mode == "int8":
         if representative is None:
             raise ValueError(f"{owner}: argument 'representative' expected float NHWC calibration images for "
@@ -382,8 +366,5 @@ def check_litert(model, path_or_interpreter, images_nhwc, *, batch_sizes=(1, 8),
                          f"{len(quantized)} int8 tensors (e.g. '{quantized[0]}'): a quantized file cannot "
                          f"meet the float contract; measure it with compare_logits")
     reference = _eager_logits(model, x)
-    checks = [check_artefact(run_litert(interpreter, x, b), reference, artefact=name,
-                             reference_name="eager Keras", batch=(b,)) for b in batch_sizes]
-    return replace(checks[0], batch=batch_sizes, max_abs_diff=max(c.max_abs_diff for c in checks),
-                   rel_diff=max(c.rel_diff for c in checks),
-                   top1_agreement=min(c.top1_agreement for c in checks))
+    return check_at_batch_sizes(lambda b: run_litert(interpreter, x, b), reference, batch_sizes, artefact=name,
+                                reference_name="eager Keras")

@@ -18,13 +18,12 @@ import os
 import pathlib
 import logging
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
-from ._args import check_batch_sizes, check_file
-from .contract import ArtefactCheck, check_artefact
+from ._args import check_batch_sizes, check_file, check_nchw_images
+from .contract import ArtefactCheck, check_at_batch_sizes
 
 __all__ = ["export_onnx", "onnx_session", "run_onnx", "eager_logits", "check_onnx",
            "DYNAMO_OPSETS", "LEGACY_OPSETS"]
@@ -64,14 +63,6 @@ def _check_shape(owner: str, input_shape) -> tuple[int, ...]:
         raise ValueError(f"{owner}: argument 'input_shape' expected a tuple of >= 2 positive ints "
                          f"(batch first, e.g. (1, 3, 224, 224)), got {input_shape!r}")
     return dims
-
-
-def _check_images(owner: str, images) -> np.ndarray:
-    x = np.asarray(images)
-    if x.ndim < 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{owner}: argument 'images' expected a float array (N, C, H, W) with N >= 1, got "
-                         f"shape {x.shape} and dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _batch_dim(value_info) -> str | int:
@@ -288,7 +279,7 @@ def eager_logits(model, images, batch_size: int = 8) -> np.ndarray:
     import torch
 
     model = _check_module("eager_logits", model)
-    x = _check_images("eager_logits", images)
+    x = check_nchw_images("eager_logits", "images", images)
     batch_size = check_positive_int("eager_logits", "batch_size", batch_size)
     parameter = next(iter(model.parameters()), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
@@ -331,7 +322,7 @@ def check_onnx(model, path_or_session, images, *, batch_sizes=(1, 8), threads: i
 
     owner = "check_onnx"
     model = _check_module(owner, model)
-    x = _check_images(owner, images)
+    x = check_nchw_images(owner, "images", images)
     batch_sizes = check_batch_sizes(owner, batch_sizes)
     threads = check_positive_int(owner, "threads", threads)
     if isinstance(path_or_session, ort.InferenceSession):
@@ -344,8 +335,5 @@ def check_onnx(model, path_or_session, images, *, batch_sizes=(1, 8), threads: i
         raise ValueError(f"{owner}: argument 'path_or_session' expected an .onnx path or an "
                          f"onnxruntime.InferenceSession, got {type(path_or_session).__name__}")
     reference = eager_logits(model, x)
-    checks = [check_artefact(run_onnx(session, x, b), reference, artefact=name,
-                             reference_name="eager PyTorch", batch=(b,)) for b in batch_sizes]
-    return replace(checks[0], batch=batch_sizes, max_abs_diff=max(c.max_abs_diff for c in checks),
-                   rel_diff=max(c.rel_diff for c in checks),
-                   top1_agreement=min(c.top1_agreement for c in checks))
+    return check_at_batch_sizes(lambda b: run_onnx(session, x, b), reference, batch_sizes, artefact=name,
+                                reference_name="eager PyTorch")

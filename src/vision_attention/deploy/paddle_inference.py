@@ -32,13 +32,12 @@ import contextlib
 import os
 import sys
 import pathlib
-from dataclasses import replace
 
 import numpy as np
 
 from .._checks import check_bool, check_optional_positive_int, check_positive_int
-from ._args import check_batch_sizes
-from .contract import ArtefactCheck, check_artefact
+from ._args import check_batch_sizes, check_image_input_shape, check_nchw_images
+from .contract import ArtefactCheck, check_at_batch_sizes
 
 __all__ = ["export_paddle_inference", "paddle_predictor", "run_paddle_inference", "check_paddle_inference"]
 
@@ -84,31 +83,6 @@ def _check_model(owner: str, model):
                      f"{type(model).__name__} ({framework or 'no known framework'})")
 
 
-def _check_input_shape(owner: str, input_shape) -> tuple[int, int, int]:
-    def is_int(d) -> bool:
-        return isinstance(d, int) and not isinstance(d, bool)
-
-    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) == 4
-    if ok:
-        batch, c, h, w = input_shape
-        ok = (batch is None or (is_int(batch) and batch > 0)) and is_int(c) and is_int(h) and is_int(w)
-        ok = ok and c == 3 and min(h, w) >= 32
-    if not ok:
-        raise ValueError(f"{owner}: argument 'input_shape' expected (batch, 3, H, W) NCHW with batch None or "
-                         f"a positive int and H, W ints >= 32, got {input_shape!r}")
-    return tuple(int(d) for d in input_shape[1:])
-
-
-def _check_images(owner: str, name: str, x) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 4 or a.shape[0] == 0 or not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{owner}: argument '{name}' expected a float NCHW array (N, C, H, W) with N >= 1, "
-                         f"got shape {a.shape} and dtype {a.dtype}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{owner}: argument '{name}' expected finite values, got NaN or infinity")
-    return np.ascontiguousarray(a, dtype=np.float32)
-
-
 def export_paddle_inference(model, path_prefix, *,
                             input_shape=(None, 3, 224, 224)) -> tuple[pathlib.Path, pathlib.Path]:
     """Save a Paddle model as a static inference model with a dynamic batch axis.
@@ -140,7 +114,7 @@ def export_paddle_inference(model, path_prefix, *,
     owner = "export_paddle_inference"
     model = _check_model(owner, model)
     prefix = _check_prefix(owner, path_prefix, must_exist=False)
-    chw = _check_input_shape(owner, input_shape)
+    chw = check_image_input_shape(owner, input_shape, "NCHW")
     from .._frameworks import import_paddle
 
     paddle = import_paddle()
@@ -234,7 +208,7 @@ def run_paddle_inference(predictor, x, batch_size: int | None = None) -> np.ndar
     names = list(predictor.get_input_names())
     if len(names) != 1:
         raise ValueError(f"{owner}: argument 'predictor' expected a model with one input, got {names}")
-    x = _check_images(owner, "x", x)
+    x = check_nchw_images(owner, "x", x)
     batch_size = check_optional_positive_int(owner, "batch_size", batch_size)
     step = x.shape[0] if batch_size is None else batch_size
     handle = predictor.get_input_handle(names[0])
@@ -307,7 +281,7 @@ def check_paddle_inference(model, prefix_or_predictor, images, *, batch_sizes=(1
 
     owner = "check_paddle_inference"
     model = _check_model(owner, model)
-    x = _check_images(owner, "images", images)
+    x = check_nchw_images(owner, "images", images)
     batch_sizes = check_batch_sizes(owner, batch_sizes)
     threads = check_positive_int(owner, "threads", threads)
     paddle = import_paddle()
@@ -320,8 +294,5 @@ def check_paddle_inference(model, prefix_or_predictor, images, *, batch_sizes=(1
         raise ValueError(f"{owner}: argument 'prefix_or_predictor' expected a path prefix or a "
                          f"paddle.inference.Predictor, got {type(prefix_or_predictor).__name__}")
     reference = _eager_logits(paddle, model, x)
-    checks = [check_artefact(run_paddle_inference(predictor, x, b), reference, artefact=name,
-                             reference_name="eager Paddle", batch=(b,)) for b in batch_sizes]
-    return replace(checks[0], batch=batch_sizes, max_abs_diff=max(c.max_abs_diff for c in checks),
-                   rel_diff=max(c.rel_diff for c in checks),
-                   top1_agreement=min(c.top1_agreement for c in checks))
+    return check_at_batch_sizes(lambda b: run_paddle_inference(predictor, x, b), reference, batch_sizes, artefact=name,
+                                reference_name="eager Paddle")

@@ -28,6 +28,7 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from .._checks import check_bool, check_positive_int
+from ._args import check_nchw_images
 from .onnx import _check_path
 
 
@@ -57,14 +58,6 @@ _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"
 _DQ_SUFFIX = "_DequantizeLinear_Output"  # ORT's name for a dequantized activation (quant_utils)
 _Q_SUFFIX = "_QuantizeLinear_Input"  # ORT's name for a quantized graph output's float value
 _REMOVABLE = ("Relu", "Clip")  # activations QDQ removes (QDQRemovableActivation in ORT's registry)
-
-
-def _check_images(owner: str, name: str, images) -> np.ndarray:
-    x = np.asarray(images)
-    if x.ndim != 4 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{owner}: argument '{name}' expected a float array (N, C, H, W) with N >= 1, "
-                         f"got shape {x.shape} and dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _paths(owner: str, fp32_path, out_path):
@@ -103,7 +96,7 @@ class ImageCalibrationReader(CalibrationDataReader):
 
     def __init__(self, images, input_name: str = "input", batch_size: int = 1):
         owner = "ImageCalibrationReader"
-        self.images = _check_images(owner, "images", images)
+        self.images = check_nchw_images(owner, "images", images)
         if not isinstance(input_name, str) or not input_name:
             raise ValueError(f"{owner}: argument 'input_name' expected a non-empty str, got {input_name!r}")
         self.input_name = input_name
@@ -198,7 +191,7 @@ def quantize_static_int8(fp32_path, out_path, calibration, *, per_channel: bool 
         if hasattr(reader, "rewind"):
             reader.rewind()
     else:
-        reader = ImageCalibrationReader(_check_images(owner, "calibration", calibration), input_name)
+        reader = ImageCalibrationReader(check_nchw_images(owner, "calibration", calibration), input_name)
     with tempfile.TemporaryDirectory(prefix="va-quant-") as tmp:
         pre = _pre_process(src, pathlib.Path(tmp) / "preprocessed.onnx")
         with _root_logger_quiet():
@@ -320,7 +313,7 @@ def tensor_errors(fp32_path, int8_path, images, op_types=TENSOR_OP_TYPES, *,
     owner = "tensor_errors"
     src = _check_path(owner, fp32_path, must_exist=True, name="fp32_path")
     qpath = _check_path(owner, int8_path, must_exist=True, name="int8_path")
-    x = _check_images(owner, "images", images)
+    x = check_nchw_images(owner, "images", images)
     if (not isinstance(op_types, (tuple, list)) or not op_types
             or not all(isinstance(t, str) and t for t in op_types)):
         raise ValueError(f"{owner}: argument 'op_types' expected a non-empty tuple of ONNX operator types "
